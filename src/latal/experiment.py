@@ -1,0 +1,121 @@
+"""One simulated experiment from plain settings: data -> encoder -> pool -> loop -> result dict.
+The CLI and the benchmarks both go through :func:`run_experiment`."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from latal.data import load_dataset, split_dataset
+from latal.encoders import ENCODERS
+from latal.exceptions import DataError
+from latal.learners import LEARNERS
+from latal.loop import RoundRecord, check_budget, run_active_learning
+from latal.oracles import SimulatedOracle
+from latal.pool import Pool
+from latal.registry import parse_spec
+from latal.strategies import STRATEGIES
+
+
+@dataclass
+class ExperimentConfig:
+    dataset: str = "digits"
+    data_dir: str | None = None
+    encoder: str = "pca"
+    learner: str = "mlp"
+    strategy: str = "margin"
+    initial_strategy: str = "random"
+    initial: int = 100
+    batch: int = 100
+    rounds: int = 29
+    seed: int = 0
+    pool_size: int | None = None
+    test_fraction: float = 0.25
+    split_seed: int = 0
+    device: str = "auto"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _build(registry, spec: str, device: str):
+    name, _ = parse_spec(spec)
+    extra = {"device": device} if "device" in registry.entry(name).parameters() else {}
+    return registry.build(spec, **extra)
+
+
+def prepare_data(cfg: ExperimentConfig, progress: bool = False):
+    """Load, split and (optionally) subsample the dataset named by ``cfg``."""
+    ds = load_dataset(cfg.dataset, cfg.data_dir, progress=progress)
+    if ds.y is None:
+        raise DataError(
+            f"{cfg.dataset} has no labels; a simulated run needs ground truth. "
+            "Label it with the labeling app instead, or give a labeled dataset."
+        )
+    ds = split_dataset(ds, cfg.test_fraction, cfg.split_seed)
+    if cfg.pool_size is not None and cfg.pool_size < ds.n:
+        if cfg.pool_size < 1:
+            raise ValueError(f"pool_size must be positive; got {cfg.pool_size}.")
+        rng = np.random.default_rng(cfg.split_seed)
+        keep = np.sort(rng.choice(ds.n, size=cfg.pool_size, replace=False))
+        ds.x, ds.y = ds.x[keep], ds.y[keep]
+        if ds.paths is not None:
+            ds.paths = [ds.paths[i] for i in keep]
+    return ds
+
+
+def run_experiment(cfg: ExperimentConfig, *, progress: bool = False,
+                   on_round: Callable[[RoundRecord], None] | None = None) -> dict:
+    """Run one simulated experiment and return ``{"config", "environment", "timing", "initial", "rounds"}``."""
+    # build everything first so that a bad name fails before any data is read
+    encoder = _build(ENCODERS, cfg.encoder, cfg.device)
+    learner = _build(LEARNERS, cfg.learner, cfg.device)
+    strategy = STRATEGIES.build(cfg.strategy)
+    initial_strategy = STRATEGIES.build(cfg.initial_strategy)
+
+    t0 = time.perf_counter()
+    ds = prepare_data(cfg, progress=progress)
+    check_budget(ds.n, cfg.initial, cfg.batch, cfg.rounds)
+    t_load = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    encoder.fit(ds.x)
+    latent = encoder.encode(ds.x)
+    test_latent = encoder.encode(ds.x_test)
+    t_encode = time.perf_counter() - t0
+
+    pool = Pool(latent.mean, ds.class_names, latent.log_var)
+    history = run_active_learning(
+        pool, learner, strategy, SimulatedOracle(ds.y),
+        initial=cfg.initial, batch=cfg.batch, rounds=cfg.rounds, test=(test_latent.mean, ds.y_test),
+        seed=cfg.seed, initial_strategy=initial_strategy, encoder=encoder, inputs=ds.x, on_round=on_round,
+    )
+    return {
+        "config": {**cfg.to_dict(), "resolved": {"encoder": repr(encoder), "learner": repr(learner),
+                                                  "strategy": repr(strategy),
+                                                  "initial_strategy": repr(initial_strategy)}},
+        "data": {"name": ds.name, "pool": int(ds.n), "test": int(ds.x_test.shape[0]),
+                 "classes": list(ds.class_names), "latent_dim": int(latent.mean.shape[1])},
+        "environment": environment(),
+        "timing": {"load_seconds": t_load, "encode_seconds": t_encode},
+        **history.to_dict(),
+    }
+
+
+def environment() -> dict:
+    import sklearn
+    import torch
+
+    import latal
+
+    return {
+        "latal": latal.__version__, "python": platform.python_version(), "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__, "torch": torch.__version__, "machine": platform.machine(),
+        "processor": platform.processor(), "cpus": __import__("os").cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+

@@ -1,0 +1,19 @@
+"""Learners fit on labeled latents and give class probabilities. ``LEARNERS`` maps short names."""
+
+from latal.learners.base import Learner
+from latal.learners.mlp import MLPClassifier
+from latal.learners.sklearn import SklearnLearner, logistic_regression, random_forest
+from latal.registry import Registry
+
+LEARNERS: Registry = Registry("learner")
+LEARNERS.register("mlp", MLPClassifier, "thesis MLP: hidden (512, 512), dropout 0.2, RMSprop, batch 100, 20 epochs")
+LEARNERS.register("logistic", logistic_regression, "scikit-learn logistic regression")
+LEARNERS.register("random_forest", random_forest, "scikit-learn random forest (100 trees)")
+
+
+def make_learner(spec: str, **overrides) -> Learner:
+    """Build a learner from a spec such as ``mlp`` or ``mlp:hidden=256x256,epochs=30``."""
+    return LEARNERS.build(spec, **overrides)
+
+
+__all__ = ["LEARNERS", "Learner", "MLPClassifier", "SklearnLearner", "make_learner"]

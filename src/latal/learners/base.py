@@ -1,0 +1,76 @@
+"""The Learner contract (scikit-learn's): ``fit(Z, y) -> self``, ``predict_proba(Z)``, ``predict(Z)``."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+
+import numpy as np
+
+from latal._validation import check_latent
+from latal.encoders.base import NotFittedError
+from latal.exceptions import DataError
+
+
+class Learner:
+    """Base class. Constructors only store parameters; ``fit`` starts from scratch every call
+    (the thesis re-initialises the classifier each round).
+
+    ``fit`` takes ``n_classes`` so that ``predict_proba`` always has one column per class of the
+    pool, even when some class has no label yet.
+    """
+
+    #: whether the learner can draw Monte-Carlo samples (``predict_proba_samples``)
+    supports_sampling: bool = False
+
+    def get_params(self) -> dict:
+        sig = inspect.signature(type(self).__init__)
+        return {n: getattr(self, n) for n in sig.parameters if n != "self" and hasattr(self, n)}
+
+    def set_params(self, **params) -> Learner:
+        valid = self.get_params()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"{type(self).__name__} has no parameter {key!r}; it has {sorted(valid)}.")
+            setattr(self, key, value)
+        return self
+
+    def clone(self, **params) -> Learner:
+        """An unfitted copy with the same parameters (``params`` override)."""
+        new = type(self)(**{k: copy.deepcopy(v) for k, v in self.get_params().items()})
+        return new.set_params(**params)
+
+    def predict(self, Z) -> np.ndarray:
+        return np.argmax(self.predict_proba(Z), axis=1).astype(np.int64)
+
+    def score(self, Z, y) -> float:
+        y = np.asarray(y)
+        return float(np.mean(self.predict(Z) == y))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    # -------------------------------------------------------------- helpers
+    @staticmethod
+    def _check_fit_input(Z, y, n_classes):
+        Z = check_latent(Z, "training latents")
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != Z.shape[0]:
+            raise DataError(f"y must have shape ({Z.shape[0]},), one label per row of Z; got {y.shape}.")
+        if y.dtype.kind not in "iu":
+            raise DataError(f"y must hold integer class indices; got dtype {y.dtype}.")
+        y = y.astype(np.int64)
+        if y.min() < 0:
+            raise DataError("y holds a negative class index; unlabeled items cannot be used for fitting.")
+        n_classes = int(n_classes) if n_classes is not None else int(y.max()) + 1
+        if y.max() >= n_classes:
+            raise DataError(f"y holds class {int(y.max())} but n_classes is {n_classes}.")
+        return Z, y, n_classes
+
+    def _check_predict_input(self, Z) -> np.ndarray:
+        if not hasattr(self, "n_classes_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(Z, y) first.")
+        Z = check_latent(Z, "latents to predict")
+        if Z.shape[1] != self.n_features_:
+            raise DataError(f"{type(self).__name__} was fitted on {self.n_features_} dimensions; got {Z.shape[1]}.")
+        return Z

@@ -1,0 +1,161 @@
+"""The active-learning loop: one round = fit, evaluate, select, label."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from latal.exceptions import BudgetExceedsPoolError, DataError, MissingRequirementError
+from latal.learners.base import Learner
+from latal.oracles import Oracle
+from latal.pool import Pool
+from latal.strategies.base import Needs, QueryContext, Strategy
+from latal.strategies.random import RandomSampling
+
+
+@dataclass
+class RoundRecord:
+    """What happened in one round."""
+
+    round: int
+    n_labeled: int
+    accuracy: float | None
+    seconds: dict[str, float]
+    class_counts: list[int]
+    queried: list[int] = field(default_factory=list)  # indices selected at the end of this round
+
+    @property
+    def round_seconds(self) -> float:
+        """fit + score/select (what a person would wait for between batches)."""
+        return self.seconds.get("fit", 0.0) + self.seconds.get("select", 0.0)
+
+
+@dataclass
+class History:
+    """Per-round records of a run, plus the indices of the initial batch."""
+
+    rounds: list[RoundRecord] = field(default_factory=list)
+    initial: list[int] = field(default_factory=list)
+
+    @property
+    def n_labeled(self) -> list[int]:
+        return [r.n_labeled for r in self.rounds]
+
+    @property
+    def accuracy(self) -> list[float | None]:
+        return [r.accuracy for r in self.rounds]
+
+    def queries(self) -> list[list[int]]:
+        """Every batch in the order it was labeled, the initial one first."""
+        return [self.initial] + [r.queried for r in self.rounds if r.queried]
+
+    def to_dict(self) -> dict:
+        return {"initial": list(self.initial), "rounds": [asdict(r) for r in self.rounds]}
+
+
+def evaluate_accuracy(learner: Learner, Z, y) -> float:
+    return float(np.mean(learner.predict(Z) == np.asarray(y)))
+
+
+def check_budget(n_pool: int, initial: int, batch: int, rounds: int) -> int:
+    for name, value, low in (("initial", initial, 1), ("batch", batch, 1), ("rounds", rounds, 0)):
+        if isinstance(value, bool) or int(value) != value or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+    budget = int(initial) + int(batch) * int(rounds)
+    if budget > n_pool:
+        raise BudgetExceedsPoolError(
+            f"the run asks for {budget} labels ({initial} initial + {rounds} rounds x {batch}) but the pool holds "
+            f"{n_pool} items; lower --rounds, --batch or --initial, or use a larger pool."
+        )
+    return budget
+
+
+def run_active_learning(
+    pool: Pool,
+    learner: Learner,
+    strategy: Strategy,
+    oracle: Oracle,
+    *,
+    initial: int = 100,
+    batch: int = 100,
+    rounds: int = 29,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int = 0,
+    initial_strategy: Strategy | None = None,
+    encoder=None,
+    inputs=None,
+    on_round: Callable[[RoundRecord], None] | None = None,
+) -> History:
+    """Run a simulated (or oracle-driven) active-learning experiment on ``pool``.
+
+    The initial batch is chosen by ``initial_strategy`` (random by default) without labels; then
+    ``rounds`` times: fit a fresh learner on the labeled latents, evaluate it on ``test``, select
+    ``batch`` items with ``strategy`` and label them with ``oracle``. A final fit and evaluation
+    follow the last batch, so the history has ``rounds + 1`` records, the last at
+    ``initial + rounds * batch`` labels.
+
+    The same ``seed`` gives the same queries and the same curve.
+    """
+    check_budget(pool.n - pool.n_labeled, initial, batch, rounds)
+    initial_strategy = initial_strategy or RandomSampling()
+    variational = pool.log_var is not None
+    # refuse impossible combinations before any training
+    strategy.check_setup(variational=variational, learner=learner)
+    initial_strategy.check_setup(variational=variational, learner=learner)
+    if Needs.LEARNER in initial_strategy.needs:
+        raise MissingRequirementError(
+            f"the initial strategy {initial_strategy!r} needs a fitted learner, but no label exists before the "
+            "first batch; use a strategy that needs no labels (random, density, ...)."
+        )
+    if test is not None:
+        Z_test, y_test = test
+        if np.asarray(Z_test).shape[1:] != pool.mean.shape[1:]:
+            raise DataError(f"test latents have shape {np.shape(Z_test)}; the pool's are (n, {pool.mean.shape[1]}).")
+
+    seeds = np.random.SeedSequence(seed)
+    select_rng = np.random.default_rng(seeds.spawn(1)[0])
+    learner_seeds = seeds.spawn(rounds + 1)
+    cache: dict = {}
+    history = History()
+
+    def ctx(fitted):
+        return QueryContext(pool=pool.view(), learner=fitted, encoder=encoder, inputs=inputs, cache=cache)
+
+    first = initial_strategy.select(ctx(None), int(initial), select_rng)
+    pool.add_labels(first, oracle.label(first))
+    history.initial = first.tolist()
+
+    for r in range(int(rounds) + 1):
+        seconds: dict[str, float] = {}
+        t = time.perf_counter()
+        Z, y = pool.labeled_data()
+        params = {"random_state": int(learner_seeds[r].generate_state(1)[0])} if "random_state" in learner.get_params() else {}
+        fitted = learner.clone(**params).fit(Z, y, n_classes=pool.n_classes)
+        seconds["fit"] = time.perf_counter() - t
+
+        accuracy = None
+        if test is not None:
+            t = time.perf_counter()
+            accuracy = evaluate_accuracy(fitted, Z_test, y_test)
+            seconds["evaluate"] = time.perf_counter() - t
+
+        queried: list[int] = []
+        if r < rounds:
+            t = time.perf_counter()
+            chosen = strategy.select(ctx(fitted), int(batch), select_rng)
+            seconds["select"] = time.perf_counter() - t
+            t = time.perf_counter()
+            pool.add_labels(chosen, oracle.label(chosen))
+            seconds["label"] = time.perf_counter() - t
+            queried = chosen.tolist()
+        record = RoundRecord(
+            round=r, n_labeled=len(y), accuracy=accuracy, seconds=seconds,
+            class_counts=np.bincount(y, minlength=pool.n_classes).tolist(), queried=queried,
+        )
+        history.rounds.append(record)
+        if on_round is not None:
+            on_round(record)
+    return history

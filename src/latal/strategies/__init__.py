@@ -1,0 +1,15 @@
+"""Query strategies. ``STRATEGIES`` maps short names to factories; ``make_strategy`` builds from a spec."""
+
+from latal.strategies.base import Needs, QueryContext, Strategy
+from latal.strategies.batch import GreedyDiversity, RandomPartitions, Subsample, TopK
+from latal.strategies.informativeness import Informativeness
+from latal.strategies.random import RandomSampling
+from latal.strategies.registry import STRATEGIES, informativeness, make_strategy
+from latal.strategies.representativeness import Density, DistanceToOrigin, KLToPrior
+from latal.strategies.uncertainty import Entropy, LeastConfident, Margin, entropy, least_confident, margin
+
+__all__ = [
+    "STRATEGIES", "Density", "DistanceToOrigin", "Entropy", "GreedyDiversity", "Informativeness",
+    "KLToPrior", "LeastConfident", "Margin", "Needs", "QueryContext", "RandomPartitions", "RandomSampling",
+    "Strategy", "Subsample", "TopK", "entropy", "informativeness", "least_confident", "make_strategy", "margin",
+]

@@ -1,0 +1,133 @@
+"""The Strategy contract: ``select(ctx, k, rng) -> int64 pool indices``, never a labeled one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Flag, auto
+
+import numpy as np
+
+from latal._validation import as_rng, check_k
+from latal.exceptions import DataError, EmptyPoolError, MissingRequirementError
+from latal.pool import PoolView
+
+
+class Needs(Flag):
+    """What a strategy reads besides the latent means, so a loop can refuse an impossible
+    combination before any training."""
+
+    NOTHING = 0
+    LEARNER = auto()    # a fitted learner's predict_proba
+    LOG_VAR = auto()    # encoder variances (variational encoders)
+    SAMPLING = auto()   # learner.predict_proba_samples (MC dropout)
+    INPUTS = auto()     # the raw items
+
+
+@dataclass
+class QueryContext:
+    """Everything a strategy may read in one round. Strategies never mutate it (``cache`` aside,
+    which holds pool-level quantities that do not change between rounds, such as densities)."""
+
+    pool: PoolView
+    learner: object | None = None
+    encoder: object | None = None
+    inputs: np.ndarray | None = None
+    cache: dict = field(default_factory=dict)
+
+    def predict_proba(self, indices: np.ndarray) -> np.ndarray:
+        """The learner's class probabilities for pool items ``indices`` (checked finite, rows sum to 1)."""
+        if self.learner is None:
+            raise MissingRequirementError("no fitted learner in this round; label an initial batch first.")
+        proba = np.asarray(self.learner.predict_proba(self.pool.mean[indices]), dtype=np.float64)
+        if proba.shape != (len(indices), self.pool.n_classes):
+            raise DataError(
+                f"the learner returned probabilities of shape {proba.shape}; expected "
+                f"({len(indices)}, {self.pool.n_classes}). Fit it with n_classes={self.pool.n_classes}."
+            )
+        if not np.isfinite(proba).all():
+            raise DataError("the learner returned NaN or infinite probabilities; check its training data.")
+        return proba
+
+
+def validate_view(view: PoolView) -> None:
+    """Shapes and finiteness of a pool view (strategies may be handed views not built by ``Pool``)."""
+    mean = view.mean
+    if mean.ndim != 2:
+        raise DataError(f"pool latents must be 2-D (n, d); got shape {mean.shape}.")
+    if view.labels.shape != (mean.shape[0],):
+        raise DataError(f"pool labels have shape {view.labels.shape}; expected ({mean.shape[0]},).")
+    if view.log_var is not None and view.log_var.shape != mean.shape:
+        raise DataError(f"pool log_var shape {view.log_var.shape} does not match the latents' {mean.shape}.")
+    for name, arr in (("latent mean", mean), ("latent log_var", view.log_var)):
+        if arr is not None and not np.isfinite(arr).all():
+            row = int(np.argmin(np.isfinite(arr).all(axis=1)))
+            raise DataError(f"pool {name} contains NaN or infinite values (first at row {row}); re-encode the data.")
+
+
+class Strategy:
+    """Base class of every query strategy.
+
+    Subclasses set :attr:`needs` and implement :meth:`_select`, which may assume that
+    ``1 <= k < len(ctx.pool.unlabeled)`` and that the requirements are met.
+    """
+
+    needs: Needs = Needs.NOTHING
+    #: one line for ``latal strategies``
+    description: str = ""
+
+    def check_setup(self, *, variational: bool, learner=None) -> None:
+        """Refuse, before any training, a combination that cannot work."""
+        if Needs.LOG_VAR in self.needs and not variational:
+            raise MissingRequirementError(
+                f"{self!r} needs latent variances (log_var), but the encoder is not variational. "
+                "Use a VAE encoder, or a measure that reads only the latent means."
+            )
+        if Needs.SAMPLING in self.needs and learner is not None and not getattr(learner, "supports_sampling", False):
+            raise MissingRequirementError(
+                f"{self!r} needs Monte-Carlo samples (predict_proba_samples); {type(learner).__name__} has none. "
+                "Use the mlp learner."
+            )
+
+    def select(self, ctx: QueryContext, k: int, rng=None) -> np.ndarray:
+        """Choose ``k`` unlabeled pool indices (all remaining ones when fewer than ``k`` are left).
+
+        Raises
+        ------
+        ValueError
+            ``k`` is not a positive integer.
+        EmptyPoolError
+            Every pool item is labeled already.
+        MissingRequirementError
+            The strategy needs a learner, variances or samples the context lacks.
+        DataError
+            The pool view is malformed (wrong shapes, NaN).
+        """
+        k = check_k(k)
+        view = ctx.pool
+        if ctx.cache.get("_validated_view") is not view:
+            validate_view(view)
+            ctx.cache["_validated_view"] = view
+        unlabeled = np.asarray(view.unlabeled, dtype=np.int64)
+        if unlabeled.size == 0:
+            raise EmptyPoolError(
+                f"the pool of {view.n} items has no unlabeled item left to select; "
+                "stop the loop or add items to the pool."
+            )
+        self.check_setup(variational=view.log_var is not None, learner=ctx.learner)
+        if Needs.LEARNER in self.needs and ctx.learner is None:
+            raise MissingRequirementError(
+                f"{self!r} needs a fitted learner, and no label exists yet; start with a batch chosen "
+                "without labels (e.g. the 'random' strategy)."
+            )
+        if k >= unlabeled.size:
+            return unlabeled.copy()
+        chosen = np.asarray(self._select(ctx, k, as_rng(rng)), dtype=np.int64)
+        if chosen.shape != (k,) or np.unique(chosen).size != k or (view.labels[chosen] != -1).any():
+            raise AssertionError(f"{self!r} broke the strategy contract: {chosen!r}")
+        return chosen
+
+    def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return type(self).__name__ + "()"
