@@ -1,0 +1,65 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from latal.cli import main
+
+
+def test_run_on_digits_end_to_end(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    code = main(["run", "--quiet", "--initial", "50", "--batch", "50", "--rounds", "4", "--seed", "1",
+                 "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "labels" in text and "accuracy" in text
+    result = json.loads(out.read_text())
+    assert result["config"]["dataset"] == "digits" and result["config"]["strategy"] == "margin"
+    rounds = result["rounds"]
+    assert [r["n_labeled"] for r in rounds] == [50, 100, 150, 200, 250]
+    assert all(set(r["seconds"]) >= {"fit", "select"} for r in rounds[:-1])
+    assert rounds[-1]["accuracy"] > rounds[0]["accuracy"]
+    assert rounds[-1]["accuracy"] > 0.85
+
+
+def test_same_seed_same_json(tmp_path):
+    args = ["run", "--quiet", "--initial", "30", "--batch", "20", "--rounds", "2", "--learner", "mlp:epochs=3",
+            "--strategy", "margin_subsample", "--seed", "5"]
+    main(args + ["--json", str(tmp_path / "a.json")])
+    main(args + ["--json", str(tmp_path / "b.json")])
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert a["initial"] == b["initial"]
+    assert [r["queried"] for r in a["rounds"]] == [r["queried"] for r in b["rounds"]]
+    assert [r["accuracy"] for r in a["rounds"]] == [r["accuracy"] for r in b["rounds"]]
+
+
+def test_strategies_lists_every_registered(capsys):
+    from latal.strategies import STRATEGIES
+
+    assert main(["strategies"]) == 0
+    out = capsys.readouterr().out
+    for name in STRATEGIES.names():
+        assert name in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategy", "nope"], "unknown strategy"),
+    (["--rounds", "50"], "pool holds"),
+    (["--encoder", "pca:n_components=x,"], "key=value"),
+    (["--dataset", "/no/such/thing"], "unknown dataset"),
+])
+def test_clear_errors(args, message, capsys):
+    assert main(["run", "--quiet", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_console_script_installed():
+    proc = subprocess.run([sys.executable, "-m", "latal.cli", "encoders"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "pca" in proc.stdout
+
+
+def test_run_mnist_subset(datasets_dir, capsys):
+    assert main(["run", "--quiet", "--dataset", "mnist", "--data-dir", str(datasets_dir), "--pool-size", "3000",
+                 "--initial", "100", "--batch", "100", "--rounds", "2", "--learner", "mlp:epochs=5"]) == 0
+    assert "# mnist: pool 3000, test 10000" in capsys.readouterr().out
