@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from latal.cli import main
@@ -63,3 +64,21 @@ def test_run_mnist_subset(datasets_dir, capsys):
     assert main(["run", "--quiet", "--dataset", "mnist", "--data-dir", str(datasets_dir), "--pool-size", "3000",
                  "--initial", "100", "--batch", "100", "--rounds", "2", "--learner", "mlp:epochs=5"]) == 0
     assert "# mnist: pool 3000, test 10000" in capsys.readouterr().out
+
+
+def test_run_on_an_image_folder(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, level in (("dark", 40), ("light", 210)):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(30):
+            pixels = np.clip(rng.normal(level, 20, size=(6, 6)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / cls / f"{i}.png")
+    assert main(["run", "--quiet", "--dataset", str(tmp_path / "imgs"), "--encoder", "identity",
+                 "--learner", "logistic", "--initial", "6", "--batch", "4", "--rounds", "2",
+                 "--json", str(tmp_path / "r.json")]) == 0
+    assert "# imgs: pool 45, test 15" in capsys.readouterr().out
+    rounds = json.loads((tmp_path / "r.json").read_text())["rounds"]
+    assert [r["n_labeled"] for r in rounds] == [6, 10, 14]
+    assert rounds[-1]["accuracy"] == 1.0  # dark and light images are trivially separable

@@ -26,7 +26,8 @@ def test_rounds_and_history():
     assert [r.n_labeled for r in h.rounds] == [20, 30, 40, 50, 60, 70]
     assert pool.n_labeled == 70
     assert all(0 <= r.accuracy <= 1 for r in h.rounds)
-    assert {"fit", "evaluate", "select", "label"} <= set(h.rounds[0].seconds)
+    assert {"fit", "evaluate", "score", "select", "label"} <= set(h.rounds[0].seconds)
+    assert h.rounds[0].round_seconds == pytest.approx(sum(h.rounds[0].seconds[k] for k in ("fit", "score", "select")))
     assert h.rounds[-1].queried == [] and len(h.rounds[0].queried) == 10
     flat = sum(h.queries(), [])
     assert len(flat) == len(set(flat)) == 70

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from latal.exceptions import LatalError
+from latal.loop import ROUND_PHASES
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -17,18 +18,16 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
-def _round_row(rec) -> list[str]:
-    s = rec.seconds if hasattr(rec, "seconds") else rec["seconds"]
-    get = (lambda k: getattr(rec, k)) if hasattr(rec, "seconds") else rec.__getitem__
-    acc = get("accuracy")
+def _round_row(rec: dict) -> list[str]:
+    s = rec["seconds"]
+    acc = rec["accuracy"]
     return [
-        str(get("round")), str(get("n_labeled")), "-" if acc is None else f"{acc:.4f}",
-        f"{s.get('fit', 0.0):.3f}", f"{s.get('select', 0.0):.3f}",
-        f"{s.get('fit', 0.0) + s.get('select', 0.0):.3f}",
+        str(rec["round"]), str(rec["n_labeled"]), "-" if acc is None else f"{acc:.4f}",
+        *(f"{s.get(k, 0.0):.3f}" for k in ROUND_PHASES), f"{sum(s.get(k, 0.0) for k in ROUND_PHASES):.3f}",
     ]
 
 
-HEADER = ["round", "labels", "accuracy", "fit_s", "select_s", "round_s"]
+HEADER = ["round", "labels", "accuracy", "fit_s", "score_s", "select_s", "round_s"]
 
 
 def cmd_run(args) -> int:

@@ -68,40 +68,59 @@ def prepare_data(cfg: ExperimentConfig, progress: bool = False):
     return ds
 
 
-def run_experiment(cfg: ExperimentConfig, *, progress: bool = False,
-                   on_round: Callable[[RoundRecord], None] | None = None) -> dict:
-    """Run one simulated experiment and return ``{"config", "environment", "timing", "initial", "rounds"}``."""
-    # build everything first so that a bad name fails before any data is read
-    encoder = _build(ENCODERS, cfg.encoder, cfg.device)
-    learner = _build(LEARNERS, cfg.learner, cfg.device)
-    strategy = STRATEGIES.build(cfg.strategy)
-    initial_strategy = STRATEGIES.build(cfg.initial_strategy)
+@dataclass
+class Prepared:
+    """A dataset encoded once, reusable by every run that shares its data and encoder settings."""
 
+    dataset: object
+    encoder: object
+    latent: object
+    test_latent: object
+    timing: dict
+
+
+def prepare(cfg: ExperimentConfig, *, progress: bool = False) -> Prepared:
+    """Load the data and fit the encoder on the pool (the test split is only encoded)."""
+    encoder = _build(ENCODERS, cfg.encoder, cfg.device)
     t0 = time.perf_counter()
     ds = prepare_data(cfg, progress=progress)
-    check_budget(ds.n, cfg.initial, cfg.batch, cfg.rounds)
     t_load = time.perf_counter() - t0
-
     t0 = time.perf_counter()
     encoder.fit(ds.x)
     latent = encoder.encode(ds.x)
     test_latent = encoder.encode(ds.x_test)
     t_encode = time.perf_counter() - t0
+    return Prepared(ds, encoder, latent, test_latent, {"load_seconds": t_load, "encode_seconds": t_encode})
+
+
+def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, prepared: Prepared | None = None,
+                   on_round: Callable[[RoundRecord], None] | None = None) -> dict:
+    """Run one simulated experiment and return ``{"config", "data", "environment", "timing", "initial",
+    "rounds"}``. ``prepared`` reuses data and latents encoded earlier with the same settings."""
+    # build everything first so that a bad name or budget fails before any training
+    learner = _build(LEARNERS, cfg.learner, cfg.device)
+    strategy = STRATEGIES.build(cfg.strategy)
+    initial_strategy = STRATEGIES.build(cfg.initial_strategy)
+    _build(ENCODERS, cfg.encoder, cfg.device)
+    if prepared is None:
+        prepared = prepare(cfg, progress=progress)
+    ds, latent = prepared.dataset, prepared.latent
+    check_budget(ds.n, cfg.initial, cfg.batch, cfg.rounds)
 
     pool = Pool(latent.mean, ds.class_names, latent.log_var)
     history = run_active_learning(
         pool, learner, strategy, SimulatedOracle(ds.y),
-        initial=cfg.initial, batch=cfg.batch, rounds=cfg.rounds, test=(test_latent.mean, ds.y_test),
-        seed=cfg.seed, initial_strategy=initial_strategy, encoder=encoder, inputs=ds.x, on_round=on_round,
+        initial=cfg.initial, batch=cfg.batch, rounds=cfg.rounds, test=(prepared.test_latent.mean, ds.y_test),
+        seed=cfg.seed, initial_strategy=initial_strategy, encoder=prepared.encoder, inputs=ds.x, on_round=on_round,
     )
     return {
-        "config": {**cfg.to_dict(), "resolved": {"encoder": repr(encoder), "learner": repr(learner),
+        "config": {**cfg.to_dict(), "resolved": {"encoder": repr(prepared.encoder), "learner": repr(learner),
                                                   "strategy": repr(strategy),
                                                   "initial_strategy": repr(initial_strategy)}},
         "data": {"name": ds.name, "pool": int(ds.n), "test": int(ds.x_test.shape[0]),
                  "classes": list(ds.class_names), "latent_dim": int(latent.mean.shape[1])},
         "environment": environment(),
-        "timing": {"load_seconds": t_load, "encode_seconds": t_encode},
+        "timing": dict(prepared.timing),
         **history.to_dict(),
     }
 

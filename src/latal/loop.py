@@ -16,6 +16,10 @@ from latal.strategies.base import Needs, QueryContext, Strategy
 from latal.strategies.random import RandomSampling
 
 
+#: the phases of a round a labeling person waits for (evaluation on a test set is not one of them)
+ROUND_PHASES = ("fit", "score", "select")
+
+
 @dataclass
 class RoundRecord:
     """What happened in one round."""
@@ -29,8 +33,8 @@ class RoundRecord:
 
     @property
     def round_seconds(self) -> float:
-        """fit + score/select (what a person would wait for between batches)."""
-        return self.seconds.get("fit", 0.0) + self.seconds.get("select", 0.0)
+        """fit + score + select: what a person waits for between two batches."""
+        return sum(self.seconds.get(k, 0.0) for k in ROUND_PHASES)
 
 
 @dataclass
@@ -145,8 +149,11 @@ def run_active_learning(
         queried: list[int] = []
         if r < rounds:
             t = time.perf_counter()
-            chosen = strategy.select(ctx(fitted), int(batch), select_rng)
-            seconds["select"] = time.perf_counter() - t
+            round_ctx = ctx(fitted)
+            chosen = strategy.select(round_ctx, int(batch), select_rng)
+            total = time.perf_counter() - t
+            seconds["score"] = round_ctx.timings.get("score", 0.0)
+            seconds["select"] = total - seconds["score"]
             t = time.perf_counter()
             pool.add_labels(chosen, oracle.label(chosen))
             seconds["label"] = time.perf_counter() - t

@@ -33,6 +33,8 @@ class QueryContext:
     encoder: object | None = None
     inputs: np.ndarray | None = None
     cache: dict = field(default_factory=dict)
+    #: seconds a strategy spent on named phases (``"score"``), read by the loop's history
+    timings: dict = field(default_factory=dict)
 
     def predict_proba(self, indices: np.ndarray) -> np.ndarray:
         """The learner's class probabilities for pool items ``indices`` (checked finite, rows sum to 1)."""

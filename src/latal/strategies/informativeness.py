@@ -3,6 +3,8 @@ measure by gamma, times a batch rule (thesis chapter 3)."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from latal.strategies.base import Needs, QueryContext, Strategy
@@ -50,6 +52,7 @@ class Informativeness(Strategy):
         self.needs = needs
 
     def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
+        t0 = time.perf_counter()
         candidates = self.batch.restrict(np.asarray(ctx.pool.unlabeled), k, rng)
         u = self.uncertainty(ctx.predict_proba(candidates)) if self.uncertainty is not None else None
         r = self.representativeness.scores(ctx)[candidates] if self.representativeness is not None else None
@@ -59,6 +62,7 @@ class Informativeness(Strategy):
             info = u
         else:
             info = self.gamma * u + (1.0 - self.gamma) * r
+        ctx.timings["score"] = ctx.timings.get("score", 0.0) + time.perf_counter() - t0
         scored = Scored(candidates, info, u, r, ctx.pool.mean, ctx.pool.log_var, ctx.cache)
         return candidates[self.batch.choose(scored, k, rng)]
 
