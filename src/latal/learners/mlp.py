@@ -7,6 +7,15 @@ import numpy as np
 from latal.learners.base import Learner
 
 
+def _tensor(a: np.ndarray):
+    """A float32 tensor sharing memory with ``a`` when it is writable, else a copy (torch cannot wrap
+    read-only arrays such as pool views or memory maps)."""
+    import torch
+
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    return torch.from_numpy(a) if a.flags.writeable else torch.tensor(a)
+
+
 def _build_mlp(n_in: int, hidden, dropout: float, n_out: int):
     import torch.nn as nn
 
@@ -90,7 +99,7 @@ class MLPClassifier(Learner):
             opt = torch.optim.RMSprop(model.parameters(), lr=self.lr, alpha=0.9, eps=1e-7,
                                       weight_decay=self.weight_decay)
             loss_fn = nn.CrossEntropyLoss()
-            X = torch.from_numpy(np.ascontiguousarray(Z)).to(device)
+            X = _tensor(Z).to(device)
             T = torch.from_numpy(y).to(device)
             n = X.shape[0]
             bs = int(self.batch_size)
@@ -117,7 +126,7 @@ class MLPClassifier(Learner):
         out = []
         with torch.no_grad():
             for start in range(0, Z.shape[0], int(self.predict_batch_size)):
-                chunk = torch.from_numpy(np.ascontiguousarray(Z[start : start + int(self.predict_batch_size)]))
+                chunk = _tensor(Z[start : start + int(self.predict_batch_size)])
                 out.append(fn(chunk.to(self.device_)).cpu().numpy())
         return out
 
