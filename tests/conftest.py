@@ -37,3 +37,9 @@ def make_pool(n=300, d=8, n_classes=3, labeled=30, variational=True, seed=0):
         idx = np.concatenate([np.arange(n_classes), rest]).astype(np.int64)  # every class once, then random
         pool.add_labels(idx, y[idx])
     return pool, y
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Tests never read or write the user's cache (~/.cache/latal)."""
+    monkeypatch.setenv("LATAL_CACHE", str(tmp_path_factory.getbasetemp() / "latal-cache"))

@@ -5,7 +5,10 @@ from latal.encoders import ENCODERS, Encoder, make_encoder
 from latal.exceptions import DataError
 
 
-@pytest.mark.parametrize("name", ENCODERS.names())
+SIMPLE = [n for n in ENCODERS.names() if not getattr(ENCODERS.entry(n).factory, "cacheable", False)]
+
+
+@pytest.mark.parametrize("name", SIMPLE)  # the neural ones: test_neural_encoders.py
 def test_contract(name, tmp_path):
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(120, 8, 8), dtype=np.uint8)
@@ -14,7 +17,7 @@ def test_contract(name, tmp_path):
     assert latent.mean.dtype == np.float32 and latent.mean.shape[0] == 120
     assert np.isfinite(latent.mean).all()
     again = Encoder.load(enc.save(tmp_path / "enc.pkl")).encode(X[:10])
-    assert np.allclose(again.mean, latent.mean[:10])
+    assert np.allclose(again.mean, latent.mean[:10], atol=1e-5)
     with pytest.raises(DataError, match="fitted on items of shape"):
         enc.encode(X[:, :4, :4])
     with pytest.raises(DataError, match="NaN"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 _CONFIGURED = False
 
@@ -31,3 +32,26 @@ def resolve_device(device: str = "auto"):
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu or auto.")
     return dev
+
+
+@contextmanager
+def seeded(seed: int, device):
+    """Run a block with torch's global generators seeded, restoring their state afterwards, so that
+    fitting one model never shifts the random numbers of another."""
+    import torch
+
+    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
+    """``"adam"`` or ``"rmsprop"`` (with Keras's defaults, rho 0.9 and epsilon 1e-7, as in the thesis)."""
+    import torch
+
+    key = str(name).lower()
+    if key == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if key == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be 'adam' or 'rmsprop'; got {name!r}.")

@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from latal.exceptions import LatalError
 from latal.loop import ROUND_PHASES
 
@@ -39,7 +41,7 @@ def cmd_run(args) -> int:
         dataset=args.dataset, data_dir=args.data_dir, encoder=args.encoder, learner=args.learner,
         strategy=args.strategy, initial_strategy=args.initial_strategy, initial=args.initial,
         batch=args.batch, rounds=args.rounds, seed=args.seed, pool_size=args.pool_size,
-        test_fraction=args.test_fraction, device=args.device,
+        test_fraction=args.test_fraction, device=args.device, use_cache=not args.no_cache,
     )
     show = not args.quiet
     bar = tqdm(total=args.rounds + 1, desc="rounds", unit="round", disable=not show, file=sys.stderr, leave=False)
@@ -55,8 +57,9 @@ def cmd_run(args) -> int:
         bar.close()
     rows = [_round_row(r) for r in result["rounds"]]
     d = result["data"]
+    how = "read from cache" if result["timing"].get("encoder_cached") else "fit+encode"
     print(f"# {d['name']}: pool {d['pool']}, test {d['test']}, latent dim {d['latent_dim']}; "
-          f"encoder {cfg.encoder} (fit+encode {result['timing']['encode_seconds']:.1f}s), "
+          f"encoder {cfg.encoder} ({how} {result['timing']['encode_seconds']:.1f}s), "
           f"learner {cfg.learner}, strategy {cfg.strategy}, seed {cfg.seed}")
     print(_table(rows, HEADER))
     if args.json:
@@ -66,6 +69,70 @@ def cmd_run(args) -> int:
         tmp.write_text(json.dumps(result, indent=1))
         os.replace(tmp, path)
         print(f"# wrote {path}")
+    return 0
+
+
+def cmd_encode(args) -> int:
+    from latal.encoders.diagnostics import (
+        active_dimensions, plot_interpolations, plot_latent_scatter, plot_manifold, plot_reconstructions, probe,
+    )
+    from latal.experiment import ExperimentConfig, environment, prepare
+
+    spec = args.encoder
+    extra = {k: v for k, v in (("latent_dim", args.latent_dim), ("epochs", args.epochs)) if v is not None}
+    if extra:
+        spec += (":" if ":" not in spec else ",") + ",".join(f"{k}={v}" for k, v in extra.items())
+    cfg = ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder=spec, pool_size=args.pool_size,
+                           device=args.device, use_cache=not args.no_cache)
+    prepared = prepare(cfg, progress=not args.quiet)
+    enc, ds = prepared.encoder, prepared.dataset
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    mean = prepared.latent.mean
+    used = active_dimensions(mean)
+    summary = {
+        "dataset": ds.name, "pool": int(ds.n), "test": int(ds.x_test.shape[0]), "encoder": spec,
+        "resolved": repr(enc), "latent_dim": int(mean.shape[1]), "used_dimensions": int(used.size),
+        "used_dimension_indices": used.tolist(), "variational": prepared.latent.log_var is not None,
+        "cached": prepared.timing["encoder_cached"], "cache_key": prepared.timing["encoder_cache_key"],
+        "fit_encode_seconds": prepared.timing["encode_seconds"], "environment": environment(),
+    }
+    history = getattr(enc, "history_", None)
+    if history:
+        summary.update({
+            "epochs_run": len(history["train_loss"]), "best_epoch": enc.best_epoch_,
+            "final_train_loss": history["train_loss"][-1], "final_val_loss": history["val_loss"][-1],
+            "best_val_loss": min(history["val_loss"]), "train_seconds": enc.train_seconds_,
+            "seconds_per_epoch": float(np.median(history["epoch_seconds"])), "history": history,
+        })
+    pictures = []
+    if hasattr(enc, "decode") and getattr(enc, "model_", None) is not None:
+        pictures.append(plot_reconstructions(enc, ds.x_test, out / "reconstructions.png"))
+        pictures.append(plot_interpolations(enc, ds.x_test, out / "interpolations.png"))
+        if mean.shape[1] == 2:
+            pictures.append(plot_manifold(enc, out / "manifold.png"))
+    pictures.append(plot_latent_scatter(prepared.test_latent.mean, ds.y_test, ds.class_names, out / "latent_scatter.png"))
+    summary["pictures"] = [p.name for p in pictures]
+    if args.probe:
+        from latal.encoders import make_encoder
+
+        pixels = make_encoder("identity").fit(ds.x)
+        summary["probe"] = {
+            "latent": probe(mean, ds.y, prepared.test_latent.mean, ds.y_test, device=args.device),
+            "pixels": probe(pixels.encode(ds.x).mean, ds.y, pixels.encode(ds.x_test).mean, ds.y_test,
+                            device=args.device),
+        }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    how = "read from cache" if summary["cached"] else "trained"
+    print(f"# {ds.name}: {spec} {how} in {summary['fit_encode_seconds']:.1f}s; latent dim {summary['latent_dim']}, "
+          f"used {summary['used_dimensions']}")
+    if history:
+        print(f"# epochs {summary['epochs_run']} (best {summary['best_epoch']}), {summary['seconds_per_epoch']:.1f}s/epoch, "
+              f"train loss {summary['final_train_loss']:.2f}, validation loss {summary['final_val_loss']:.2f}")
+    if args.probe:
+        rows = [[k, f"{v['accuracy']:.4f}", f"{v['seconds']:.1f}"] for k, v in summary["probe"].items()]
+        print(_table(rows, ["data", "MLP test accuracy", "seconds"]))
+    print(f"# wrote {out / 'summary.json'} and {', '.join(summary['pictures'])}")
     return 0
 
 
@@ -99,9 +166,26 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--test-fraction", type=float, default=0.25,
                    help="held-out share when the dataset has no test split (default 0.25)")
     r.add_argument("--device", default="auto", help="torch device: auto (CUDA if present), cpu, cuda:0, ...")
+    r.add_argument("--no-cache", action="store_true", help="retrain the encoder even when a cached one exists")
     r.add_argument("--json", default=None, help="write config and per-round results to this JSON file")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
+
+    e = sub.add_parser("encode", help="train (or load) an encoder, draw what it learned, probe its latents",
+                       description="Train an encoder on a dataset (cached), write pictures and summary.json.")
+    e.add_argument("--dataset", default="digits")
+    e.add_argument("--data-dir", default=None)
+    e.add_argument("--encoder", default="conv_vae", help="encoder spec (see `latal encoders`)")
+    e.add_argument("--latent-dim", type=int, default=None)
+    e.add_argument("--epochs", type=int, default=None)
+    e.add_argument("--pool-size", type=int, default=None)
+    e.add_argument("--out", required=True, help="folder for the PNGs and summary.json")
+    e.add_argument("--probe", action="store_true",
+                   help="also train the thesis MLP on all training labels, in latent space and on pixels")
+    e.add_argument("--no-cache", action="store_true")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_encode)
 
     from latal.encoders import ENCODERS
     from latal.learners import LEARNERS

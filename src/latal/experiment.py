@@ -12,6 +12,7 @@ import numpy as np
 
 from latal.data import load_dataset, split_dataset
 from latal.encoders import ENCODERS
+from latal.encoders.cache import fit_encode
 from latal.exceptions import DataError
 from latal.learners import LEARNERS
 from latal.loop import RoundRecord, check_budget, run_active_learning
@@ -37,6 +38,8 @@ class ExperimentConfig:
     test_fraction: float = 0.25
     split_seed: int = 0
     device: str = "auto"
+    use_cache: bool = True
+    cache_dir: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,17 +83,18 @@ class Prepared:
 
 
 def prepare(cfg: ExperimentConfig, *, progress: bool = False) -> Prepared:
-    """Load the data and fit the encoder on the pool (the test split is only encoded)."""
+    """Load the data and fit the encoder on the pool (the test split is only encoded). Neural encoders
+    and their latents come from the cache when the same data, configuration and seed were seen."""
     encoder = _build(ENCODERS, cfg.encoder, cfg.device)
+    if hasattr(encoder, "progress"):
+        encoder.progress = progress
     t0 = time.perf_counter()
     ds = prepare_data(cfg, progress=progress)
     t_load = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    encoder.fit(ds.x)
-    latent = encoder.encode(ds.x)
-    test_latent = encoder.encode(ds.x_test)
-    t_encode = time.perf_counter() - t0
-    return Prepared(ds, encoder, latent, test_latent, {"load_seconds": t_load, "encode_seconds": t_encode})
+    enc = fit_encode(encoder, ds.x, ds.x_test, dataset=ds.name, cache_dir=cfg.cache_dir, use_cache=cfg.use_cache)
+    timing = {"load_seconds": t_load, "encode_seconds": enc.seconds, "encoder_cached": enc.cached,
+              "encoder_cache_key": enc.key}
+    return Prepared(ds, enc.encoder, enc.latent, enc.test_latent, timing)
 
 
 def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, prepared: Prepared | None = None,

@@ -1,17 +1,35 @@
-"""Encoders map raw items to a latent space. ``ENCODERS`` maps short names to classes."""
+"""Encoders map raw items to a latent space. ``ENCODERS`` maps short names to classes.
 
+The neural encoders have a ``fast`` default (practical on a 2-core CPU) and the papers'
+configurations under their own names (``*_thesis``, ``*_paper``).
+"""
+
+from latal.encoders.autoencoder import ConvAE
 from latal.encoders.base import Encoder, Latent, NotFittedError
 from latal.encoders.simple import IdentityEncoder, PCAEncoder
+from latal.encoders.vae import ConvVAE, ConvVAE000, DenseVAE
 from latal.registry import Registry
 
 ENCODERS: Registry = Registry("encoder")
 ENCODERS.register("identity", IdentityEncoder, "flattened pixels scaled to [0, 1] (pixel-space baseline)")
 ENCODERS.register("pca", PCAEncoder, "principal components of the pixels (scikit-learn PCA, 50 by default)")
+ENCODERS.register("dense_vae", DenseVAE, "dense VAE 512-256, latent 30, Adam, up to 30 epochs (fast)")
+ENCODERS.register("dense_vae_thesis", DenseVAE, "thesis dense VAE: 512-256, latent 30, RMSprop, 64 epochs",
+                  optimizer="rmsprop", epochs=64, patience=5)
+ENCODERS.register("conv_vae", ConvVAE, "thesis conv VAE (Table 4.1) with 32 filters, latent 30, Adam, 10 epochs (fast)")
+ENCODERS.register("conv_vae_thesis", ConvVAE, "thesis conv VAE (Table 4.1): 64 filters, dense 128, latent 30, RMSprop, 64 epochs",
+                  filters=64, optimizer="rmsprop", epochs=64, patience=5)
+ENCODERS.register("conv_vae_000", ConvVAE000, "paper 000 conv VAE (4 conv + 3 dense; dense + 2 conv), latent 2, 10 epochs (fast)")
+ENCODERS.register("conv_vae_000_paper", ConvVAE000, "paper 000 conv VAE, latent 2, Adam lr 1e-3, 400 epochs",
+                  epochs=400, patience=20)
+ENCODERS.register("conv_ae", ConvAE, "paper 003 conv autoencoder (3 conv + batch norm, embedding 10, MSE), 10 epochs (fast)")
+ENCODERS.register("conv_ae_paper", ConvAE, "paper 003 conv autoencoder, 50 epochs of pre-training", epochs=50, patience=5)
 
 
 def make_encoder(spec: str, **overrides) -> Encoder:
-    """Build an encoder from a spec such as ``pca`` or ``pca:n_components=30``."""
+    """Build an encoder from a spec such as ``pca``, ``pca:n_components=30`` or ``conv_vae:latent_dim=2``."""
     return ENCODERS.build(spec, **overrides)
 
 
-__all__ = ["ENCODERS", "Encoder", "IdentityEncoder", "Latent", "NotFittedError", "PCAEncoder", "make_encoder"]
+__all__ = ["ENCODERS", "ConvAE", "ConvVAE", "ConvVAE000", "DenseVAE", "Encoder", "IdentityEncoder", "Latent",
+           "NotFittedError", "PCAEncoder", "make_encoder"]

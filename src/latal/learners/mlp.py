@@ -77,7 +77,7 @@ class MLPClassifier(Learner):
         import torch
         import torch.nn as nn
 
-        from latal._torch import resolve_device
+        from latal._torch import make_optimizer, resolve_device, seeded
 
         Z, y, n_classes = self._check_fit_input(Z, y, n_classes)
         if not 0.0 <= float(self.dropout) < 1.0:
@@ -87,17 +87,14 @@ class MLPClassifier(Learner):
         device = resolve_device(self.device)
         seed = (int(self.random_state) if self.random_state is not None
                 else int(np.random.SeedSequence().generate_state(1)[0]))
-        with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
-            torch.manual_seed(seed)
+        with seeded(seed, device):
             model = _build_mlp(Z.shape[1], self._hidden(), float(self.dropout), n_classes)
             for m in model.modules():  # Keras's default initialisation (Glorot uniform, zero bias)
                 if isinstance(m, nn.Linear):
                     nn.init.xavier_uniform_(m.weight)
                     nn.init.zeros_(m.bias)
             model.to(device)
-            # Keras RMSprop: rho 0.9, epsilon 1e-7
-            opt = torch.optim.RMSprop(model.parameters(), lr=self.lr, alpha=0.9, eps=1e-7,
-                                      weight_decay=self.weight_decay)
+            opt = make_optimizer("rmsprop", model.parameters(), self.lr, self.weight_decay)
             loss_fn = nn.CrossEntropyLoss()
             X = _tensor(Z).to(device)
             T = torch.from_numpy(y).to(device)
@@ -140,12 +137,13 @@ class MLPClassifier(Learner):
         """Monte-Carlo dropout: ``n_samples`` stochastic forward passes, shape (n_samples, n, classes)."""
         import torch
 
+        from latal._torch import seeded
+
         Z = self._check_predict_input(Z)
         if int(n_samples) < 1:
             raise ValueError(f"n_samples must be a positive integer; got {n_samples}.")
         seed = 0 if random_state is None else int(random_state)
-        with torch.random.fork_rng(devices=[] if self.device_.type == "cpu" else [self.device_]):
-            torch.manual_seed(seed)
+        with seeded(seed, self.device_):
             self.model_.train()  # dropout on
             try:
                 parts = self._forward_chunks(
