@@ -8,12 +8,20 @@ from hypothesis import strategies as st
 from latal.exceptions import DataError, EmptyPoolError, MissingRequirementError
 from latal.learners import MLPClassifier, make_learner
 from latal.pool import Pool, PoolView
-from latal.strategies import STRATEGIES, Needs, QueryContext, make_strategy
+from latal.strategies import STRATEGIES, Needs, QueryContext
+from latal.strategies import make_strategy as _make_strategy
 
 from conftest import make_pool
 
 NAMES = STRATEGIES.names()
-_LEARNER = make_learner("logistic", random_state=0)
+# cheaper settings where a default is costly; the invariants under test do not depend on them
+_FAST = {"dal": {"max_epochs": 3}, "dfal": {"max_iter": 5}, "bald": {"n_samples": 4},
+         "max_entropy": {"n_samples": 4}, "variation_ratio": {"n_samples": 4}, "bayesian": {"n_samples": 4}}
+
+
+def make_strategy(name, **kw):
+    return _make_strategy(name, **{**_FAST.get(name, {}), **kw})
+_LEARNER = make_learner("mlp:hidden=16,epochs=3", random_state=0)  # MC dropout and DFAL need the MLP
 
 
 def _ctx(pool, fitted=True):

@@ -51,6 +51,8 @@ class MLPClassifier(Learner):
     """
 
     supports_sampling = True
+    #: exposes its torch network (``model_``) for strategies that differentiate it (DFAL)
+    supports_gradients = True
 
     def __init__(self, hidden=(512, 512), dropout: float = 0.2, epochs: int = 20, batch_size: int = 100,
                  lr: float = 1e-3, weight_decay: float = 0.0, random_state: int | None = None,
@@ -132,6 +134,14 @@ class MLPClassifier(Learner):
         self.model_.eval()
         parts = self._forward_chunks(Z, lambda x: self.model_(x).softmax(dim=1))
         return np.concatenate(parts, axis=0).astype(np.float64)
+
+    def embed(self, Z) -> np.ndarray:
+        """The last hidden layer's activations (eval mode): the features the softmax layer reads.
+        Used by gradient-based strategies (EGL)."""
+        Z = self._check_predict_input(Z)
+        self.model_.eval()
+        body = self.model_[:-1]
+        return np.concatenate(self._forward_chunks(Z, body), axis=0).astype(np.float64)
 
     def predict_proba_samples(self, Z, n_samples: int = 20, random_state: int | None = None) -> np.ndarray:
         """Monte-Carlo dropout: ``n_samples`` stochastic forward passes, shape (n_samples, n, classes)."""

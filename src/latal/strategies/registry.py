@@ -14,6 +14,12 @@ from __future__ import annotations
 
 from latal.registry import Registry
 from latal.strategies.base import Strategy
+from latal.strategies.bayesian import MCDropout
+from latal.strategies.clustering import DBSCANSampler, KMeansSampler, MeanShiftSampler
+from latal.strategies.coreset import CoreSet
+from latal.strategies.dfal import DFAL
+from latal.strategies.discriminative import DiscriminativeAL
+from latal.strategies.egl import EGL
 from latal.strategies.batch import BATCH_RULES, GreedyDiversity, Subsample
 from latal.strategies.informativeness import Informativeness
 from latal.strategies.random import RandomSampling
@@ -73,6 +79,22 @@ STRATEGIES.register(
         description="most representative items (no learner needed)"),
     "representativeness alone (cosine density): needs no labels",
 )
+
+
+# the other papers' strategies (issue: paper 000 clustering, Core-Set, EGL, MC dropout, DAL, DFAL)
+STRATEGIES.register("dbscan", DBSCANSampler, DBSCANSampler.description)
+STRATEGIES.register("kmeans", KMeansSampler, KMeansSampler.description)
+STRATEGIES.register("meanshift", MeanShiftSampler, MeanShiftSampler.description)
+STRATEGIES.register("coreset", CoreSet, CoreSet.description)
+STRATEGIES.register("coreset_robust", CoreSet, "Core-Set, robust variant: 1% of the unlabeled pool may stay outliers",
+                    outlier_fraction=0.01)
+STRATEGIES.register("egl", EGL, EGL.description)
+for _acq in ("bald", "max_entropy", "variation_ratio"):
+    STRATEGIES.register(_acq, MCDropout, f"MC dropout (T=20), {_acq.replace('_', ' ')}, top-k", acquisition=_acq)
+STRATEGIES.register("bayesian", MCDropout, "paper 000's Bayesian baseline: MC dropout (T=20), least confident mean prediction",
+                    acquisition="least_confident")
+STRATEGIES.register("dal", DiscriminativeAL, DiscriminativeAL.description)
+STRATEGIES.register("dfal", DFAL, DFAL.description)
 
 
 def make_strategy(spec: str, **overrides) -> Strategy:
