@@ -30,6 +30,7 @@ class RoundRecord:
     seconds: dict[str, float]
     class_counts: list[int]
     queried: list[int] = field(default_factory=list)  # indices selected at the end of this round
+    strategy_info: dict | None = None  # what the strategy reported about its last selection, if anything
 
     @property
     def round_seconds(self) -> float:
@@ -158,9 +159,14 @@ def run_active_learning(
             pool.add_labels(chosen, oracle.label(chosen))
             seconds["label"] = time.perf_counter() - t
             queried = chosen.tolist()
+            info = getattr(strategy, "last_info_", None)
+            info = dict(info) if info else None
+        else:
+            info = None
         record = RoundRecord(
             round=r, n_labeled=len(y), accuracy=accuracy, seconds=seconds,
             class_counts=np.bincount(y, minlength=pool.n_classes).tolist(), queried=queried,
+            strategy_info=info,
         )
         history.rounds.append(record)
         if on_round is not None:

@@ -48,28 +48,34 @@ def dbscan_reachable(z: np.ndarray, unlabeled: np.ndarray, eps: float, min_sampl
     return (labels != -1) & unlabeled
 
 
-def tune_dbscan(z: np.ndarray, unlabeled: np.ndarray, k: int, min_samples_grid=range(2, 11), n_eps: int = 40):
-    """The automatic mode: search Eps (quantiles of the pairwise distances) x MinPts for the setting
-    whose number of density-reachable unlabeled points is closest to ``k``.
+def tune_dbscan(z: np.ndarray, unlabeled: np.ndarray, k: int, min_samples_grid=range(2, 11)):
+    """The automatic mode: search MinPts x Eps for the setting whose number of density-reachable
+    unlabeled points is closest to ``k``.
 
+    For each MinPts the Eps candidates are the points' core distances (the distance at which each point
+    becomes a core point: where the clustering can change), so no setting between grid points is missed.
     Objective, in order: ``|reachable - k|`` smallest; then prefer ``reachable >= k`` (a full batch from
     the clusters); then more clusters (a more diverse batch); then the smaller Eps.
     Returns ``(eps, min_samples, reachable_count)``.
     """
-    from scipy.spatial.distance import pdist
+    from scipy.spatial.distance import pdist, squareform
     from sklearn.cluster import DBSCAN
 
-    d = pdist(z)
-    eps_grid = np.unique(np.quantile(d, np.linspace(0.005, 0.5, n_eps))) if d.size else np.array([1.0])
+    D = squareform(pdist(z))
+    ordered = np.sort(D, axis=1)  # column 0 is the point itself
     best, best_key = None, None
     for m in min_samples_grid:
-        for eps in eps_grid:
-            labels = DBSCAN(eps=float(eps), min_samples=int(m)).fit(z).labels_
+        if m > z.shape[0]:
+            break
+        for eps in np.unique(ordered[:, m - 1]) + 1e-12:
+            labels = DBSCAN(eps=float(eps), min_samples=int(m), metric="precomputed").fit(D).labels_
             reach = int(((labels != -1) & unlabeled).sum())
             n_clusters = len(set(labels.tolist()) - {-1})
             key = (abs(reach - k), 0 if reach >= k else 1, -n_clusters, float(eps))
             if best_key is None or key < best_key:
                 best_key, best = key, (float(eps), int(m), reach)
+            if reach > 3 * k + 10:  # larger Eps only adds points
+                break
     return best
 
 
@@ -111,6 +117,7 @@ class DBSCANSampler(Strategy):
         reach = dbscan_reachable(z, unlabeled, eps, m)
         self.last_params_ = {"eps": eps, "min_samples": m}
         self.last_reachable_ = int(reach.sum())
+        self.last_info_ = {**self.last_params_, "reachable": self.last_reachable_, "batch": k}
         pool_idx = idx[reach]
         chosen = rng.choice(pool_idx, size=min(k, pool_idx.size), replace=False) if pool_idx.size else pool_idx
         return _fill(np.asarray(chosen, dtype=np.int64), k, ctx, rng)
@@ -159,6 +166,7 @@ class KMeansSampler(Strategy):
         c = max(1, min(c, z.shape[0]))
         km = KMeans(n_clusters=c, n_init=3, random_state=int(rng.integers(2**31))).fit(z)
         near, self.last_radius_ = _near_centres(z, unlabeled, km.cluster_centers_, k, self.radius)
+        self.last_info_ = {"radius": self.last_radius_, "near": int(near.sum()), "batch": k}
         pool_idx = idx[near]
         chosen = rng.choice(pool_idx, size=min(k, pool_idx.size), replace=False) if pool_idx.size else pool_idx
         return _fill(np.asarray(chosen, dtype=np.int64), k, ctx, rng)
@@ -187,6 +195,7 @@ class MeanShiftSampler(Strategy):
             bw = float(estimate_bandwidth(z, quantile=0.3, random_state=int(rng.integers(2**31)))) or 1.0
         modes = MeanShift(bandwidth=bw).fit(z).cluster_centers_
         near, self.last_radius_ = _near_centres(z, unlabeled, modes, k, self.radius)
+        self.last_info_ = {"radius": self.last_radius_, "near": int(near.sum()), "modes": int(len(modes)), "batch": k}
         pool_idx = idx[near]
         chosen = rng.choice(pool_idx, size=min(k, pool_idx.size), replace=False) if pool_idx.size else pool_idx
         return _fill(np.asarray(chosen, dtype=np.int64), k, ctx, rng)

@@ -114,7 +114,8 @@ class DiscriminativeAL(Strategy):
                 stop_accuracy=self.stop_accuracy, seed=int(rng.integers(2**31)), device=self.device,
             )
             scores = p_unl(np.asarray(mean[remaining]))
-            top = np.argsort(-scores, kind="stable")[: int(size)]
+            order = rng.permutation(remaining.size)  # saturated scores tie: break ties at random
+            top = order[np.argsort(-scores[order], kind="stable")[: int(size)]]
             chosen.extend(remaining[top].tolist())
             remaining = np.delete(remaining, top)
         return np.asarray(chosen, dtype=np.int64)

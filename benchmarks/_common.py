@@ -1,0 +1,86 @@
+"""Shared pieces of the benchmark scripts: parallel runs, summaries, Markdown tables, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from latal.experiment import ExperimentConfig, environment, prepare, run_experiment
+from latal.loop import ROUND_PHASES
+
+_PREPARED: dict = {}
+
+
+def _init_worker(threads: int) -> None:
+    os.environ["LATAL_THREADS"] = str(threads)
+
+
+def run_one(cfg_dict: dict) -> dict:
+    """One experiment; data and latents are prepared once per process (and come from the encoder cache)."""
+    cfg = ExperimentConfig(**cfg_dict)
+    key = (cfg.dataset, cfg.data_dir, cfg.encoder, cfg.pool_size, cfg.split_seed, cfg.test_fraction)
+    if key not in _PREPARED:
+        _PREPARED[key] = prepare(cfg)
+    return run_experiment(cfg, prepared=_PREPARED[key])
+
+
+def run_many(configs: list[ExperimentConfig], jobs: int = 1, label=lambda c: f"{c.strategy} seed {c.seed}") -> list[dict]:
+    """Run experiments, ``jobs`` processes at a time (one torch thread each when parallel)."""
+    dicts = [c.to_dict() for c in configs]
+    results = []
+    if jobs <= 1:
+        for cfg, d in zip(configs, dicts):
+            results.append(run_one(d))
+            print(f"  {label(cfg)}: {results[-1]['rounds'][-1]['accuracy']:.4f}", file=sys.stderr)
+        return results
+    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(1,)) as ex:
+        for cfg, res in zip(configs, ex.map(run_one, dicts)):
+            print(f"  {label(cfg)}: {res['rounds'][-1]['accuracy']:.4f}", file=sys.stderr)
+            results.append(res)
+    return results
+
+
+def accuracy_at(run: dict, n_labeled: int) -> float:
+    return next(r["accuracy"] for r in run["rounds"] if r["n_labeled"] == n_labeled)
+
+
+def summarise(runs: list[dict], group, checkpoints) -> dict:
+    """Mean and std (ddof 1) of accuracy at each checkpoint and the median round time, per group."""
+    out: dict = {}
+    for name in dict.fromkeys(group(r) for r in runs):
+        mine = [r for r in runs if group(r) == name]
+        acc = {c: [accuracy_at(r, c) for r in mine] for c in checkpoints}
+        round_s = [sum(x["seconds"].get(k, 0.0) for k in ROUND_PHASES) for r in mine for x in r["rounds"]
+                   if "select" in x["seconds"]]
+        out[name] = {
+            "n_runs": len(mine),
+            "accuracy_mean": {c: float(np.mean(v)) for c, v in acc.items()},
+            "accuracy_std": {c: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for c, v in acc.items()},
+            "round_seconds_median": statistics.median(round_s) if round_s else 0.0,
+        }
+    return out
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    rows = [[str(c) for c in r] for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_json(path, name: str, args, **payload) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": name, "date": date.today().isoformat(), "args": vars(args),
+                               "environment": environment(), **payload}, indent=1, default=str))
+    print(f"# wrote {out}", file=sys.stderr)
+    return out
