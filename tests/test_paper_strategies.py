@@ -161,3 +161,11 @@ def test_egl_with_the_mlp_uses_its_hidden_layer():
     pool, learner = _fitted_pool()
     assert learner.embed(np.asarray(pool.mean)[:5]).shape == (5, 32)
     assert len(EGL().select(QueryContext(pool=pool.view(), learner=learner), 7, 0)) == 7
+
+
+def test_mc_dropout_subsample_is_seeded():
+    pool, learner = _fitted_pool()
+    ctx = QueryContext(pool=pool.view(), learner=learner)
+    a = MCDropout("bald", n_samples=4, subsample=50).select(ctx, 8, 3)
+    b = MCDropout("bald", n_samples=4, subsample=50).select(ctx, 8, 3)
+    assert a.tolist() == b.tolist() and len(set(a.tolist())) == 8

@@ -49,21 +49,27 @@ class MCDropout(Strategy):
     acquisition : {"bald", "max_entropy", "variation_ratio", "least_confident"}
     n_samples : int, default 20
         T, the number of stochastic forward passes.
+    subsample : int or None, default None
+        Score only this many random unlabeled items per round (None: all of them). T passes over a
+        60k pool cost about 12 s on 2 CPU cores; a 5,000-item subsample, about 1 s.
     """
 
     needs = Needs.LEARNER | Needs.SAMPLING
 
-    def __init__(self, acquisition: str = "bald", n_samples: int = 20):
+    def __init__(self, acquisition: str = "bald", n_samples: int = 20, subsample: int | None = None):
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"unknown acquisition {acquisition!r}; use one of {sorted(ACQUISITIONS)}.")
         if int(n_samples) < 1:
             raise ValueError(f"n_samples must be a positive integer; got {n_samples}.")
         self.acquisition = acquisition
         self.n_samples = int(n_samples)
+        self.subsample = None if subsample is None else int(subsample)
         self.description = f"MC dropout ({self.n_samples} passes), {acquisition.replace('_', ' ')}, top-k"
 
     def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
         cand = np.asarray(ctx.pool.unlabeled)
+        if self.subsample is not None and self.subsample < cand.size:
+            cand = np.sort(rng.choice(cand, size=max(k, self.subsample), replace=False))
         samples = ctx.learner.predict_proba_samples(ctx.pool.mean[cand], n_samples=self.n_samples,
                                                     random_state=int(rng.integers(2**31)))
         scores = ACQUISITIONS[self.acquisition](samples)

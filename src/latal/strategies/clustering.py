@@ -137,7 +137,25 @@ def _near_centres(z, unlabeled, centres, k, radius):
     return (d <= radius) & unlabeled, radius
 
 
-class KMeansSampler(Strategy):
+class _CentreSampler(Strategy):
+    """Shared by the k-means and mean-shift variants: cluster the sampled latents, then draw the batch
+    from the unlabeled points within ``radius`` of a centre (None: the smallest radius holding a batch)."""
+
+    def _centres(self, z: np.ndarray, ctx: QueryContext, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def _select(self, ctx, k, rng):
+        idx, z, unlabeled = _sample_points(ctx, self.n_sample, rng, self.posterior)
+        centres = self._centres(z, ctx, rng)
+        near, self.last_radius_ = _near_centres(z, unlabeled, centres, k, self.radius)
+        self.last_info_ = {"radius": self.last_radius_, "near": int(near.sum()), "centres": int(len(centres)),
+                           "batch": k}
+        pool_idx = idx[near]
+        chosen = rng.choice(pool_idx, size=min(k, pool_idx.size), replace=False) if pool_idx.size else pool_idx
+        return _fill(np.asarray(chosen, dtype=np.int64), k, ctx, rng)
+
+
+class KMeansSampler(_CentreSampler):
     """Paper 000's k-means variant: cluster the sampled latents with k-means and draw the batch from the
     unlabeled points within ``radius`` of a centre (None: the smallest radius holding a full batch).
 
@@ -158,21 +176,14 @@ class KMeansSampler(Strategy):
         self.n_sample = int(n_sample)
         self.posterior = bool(posterior)
 
-    def _select(self, ctx, k, rng):
+    def _centres(self, z, ctx, rng):
         from sklearn.cluster import KMeans
 
-        idx, z, unlabeled = _sample_points(ctx, self.n_sample, rng, self.posterior)
-        c = int(self.n_clusters or ctx.pool.n_classes)
-        c = max(1, min(c, z.shape[0]))
-        km = KMeans(n_clusters=c, n_init=3, random_state=int(rng.integers(2**31))).fit(z)
-        near, self.last_radius_ = _near_centres(z, unlabeled, km.cluster_centers_, k, self.radius)
-        self.last_info_ = {"radius": self.last_radius_, "near": int(near.sum()), "batch": k}
-        pool_idx = idx[near]
-        chosen = rng.choice(pool_idx, size=min(k, pool_idx.size), replace=False) if pool_idx.size else pool_idx
-        return _fill(np.asarray(chosen, dtype=np.int64), k, ctx, rng)
+        c = max(1, min(int(self.n_clusters or ctx.pool.n_classes), z.shape[0]))
+        return KMeans(n_clusters=c, n_init=3, random_state=int(rng.integers(2**31))).fit(z).cluster_centers_
 
 
-class MeanShiftSampler(Strategy):
+class MeanShiftSampler(_CentreSampler):
     """Paper 000's mean-shift variant: the modes of the sampled latents (mean shift; bandwidth estimated
     unless given), then the unlabeled points within ``radius`` of a mode (None: smallest radius holding
     a full batch)."""
@@ -186,16 +197,10 @@ class MeanShiftSampler(Strategy):
         self.n_sample = int(n_sample)
         self.posterior = bool(posterior)
 
-    def _select(self, ctx, k, rng):
+    def _centres(self, z, ctx, rng):
         from sklearn.cluster import MeanShift, estimate_bandwidth
 
-        idx, z, unlabeled = _sample_points(ctx, self.n_sample, rng, self.posterior)
         bw = self.bandwidth
         if bw is None:
             bw = float(estimate_bandwidth(z, quantile=0.3, random_state=int(rng.integers(2**31)))) or 1.0
-        modes = MeanShift(bandwidth=bw).fit(z).cluster_centers_
-        near, self.last_radius_ = _near_centres(z, unlabeled, modes, k, self.radius)
-        self.last_info_ = {"radius": self.last_radius_, "near": int(near.sum()), "modes": int(len(modes)), "batch": k}
-        pool_idx = idx[near]
-        chosen = rng.choice(pool_idx, size=min(k, pool_idx.size), replace=False) if pool_idx.size else pool_idx
-        return _fill(np.asarray(chosen, dtype=np.int64), k, ctx, rng)
+        return MeanShift(bandwidth=bw).fit(z).cluster_centers_
