@@ -1,7 +1,7 @@
 """Paper 004's point on MNIST latents: DAL against margin and random with query batches of 100 and of
 1,000 (5 repeats each). Encoder: `conv_vae` (cached), learner: the thesis MLP.
 
-    python benchmarks/dal_batches.py --data-dir ../shared/datasets --repeats 5 --jobs 2
+    python benchmarks/dal_batches.py --data-dir ../shared/datasets --repeats 5
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from latal.experiment import ExperimentConfig  # noqa: E402
 # DAL costs 10 discriminator trainings per query on 11 x |L| items (each up to 200 epochs: in these
 # latents the 98 % training accuracy is rarely reached first), about 43 s per query at |L| = 1,000 on
 # 2 cores and growing linearly with |L|; the rounds are sized so that 5 repeats fit in minutes.
-SETTINGS = {100: dict(initial=100, batch=100, rounds=5), 1000: dict(initial=1000, batch=1000, rounds=2)}
+SETTINGS = {100: dict(initial=100, batch=100, rounds=5), 1000: dict(initial=1000, batch=1000, rounds=1)}
 
 
 def main(argv=None) -> int:
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     ap.add_argument("--strategies", nargs="+", default=["dal", "margin", "random"])
     ap.add_argument("--batches", nargs="+", type=int, default=[100, 1000])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/results/dal_batches.json")
     args = ap.parse_args(argv)
     results = {}
@@ -39,11 +39,11 @@ def main(argv=None) -> int:
         checkpoints = [st["initial"] + i * st["batch"] for i in range(st["rounds"] + 1)]
         summary = summarise(runs, lambda r: r["config"]["strategy"], checkpoints)
         results[b] = {"summary": summary, "runs": runs}
+        write_json(args.out, "dal_batches", args, results=results)  # after each batch size: partial results persist
         print(f"\nbatch {b}:")
         print(markdown_table(["strategy"] + [f"{c} labels" for c in checkpoints] + ["median round s"],
                              [[s] + [f"{v['accuracy_mean'][c]:.4f} ± {v['accuracy_std'][c]:.4f}" for c in checkpoints]
                               + [f"{v['round_seconds_median']:.2f}"] for s, v in summary.items()]))
-    write_json(args.out, "dal_batches", args, results=results)
     return 0
 
 

@@ -55,3 +55,26 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
     if key == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7, weight_decay=weight_decay)
     raise ValueError(f"optimizer must be 'adam' or 'rmsprop'; got {name!r}.")
+
+
+def batched_apply(fn, array, batch: int, device, channels_last: bool = False) -> list:
+    """Apply ``fn`` to float32 tensors of ``array`` in batches, without gradients, and concatenate each
+    of its outputs (a tensor or a tuple of tensors) into numpy arrays. Read-only inputs (pool views,
+    memory maps) are copied batch by batch, never as a whole."""
+    import numpy as np
+    import torch
+
+    outs = None
+    with torch.no_grad():
+        for start in range(0, array.shape[0], int(batch)):
+            block = np.ascontiguousarray(array[start : start + int(batch)], dtype=np.float32)
+            t = (torch.from_numpy(block) if block.flags.writeable else torch.tensor(block)).to(device)
+            if channels_last and t.ndim == 4 and device.type == "cpu":
+                t = t.contiguous(memory_format=torch.channels_last)
+            res = fn(t)
+            res = res if isinstance(res, tuple) else (res,)
+            if outs is None:
+                outs = [[] for _ in res]
+            for bucket, r in zip(outs, res):
+                bucket.append(r.float().cpu().numpy())
+    return [np.concatenate(b, axis=0) for b in outs]

@@ -168,25 +168,13 @@ class TorchEncoder(Encoder):
         return resolve_device(self.device)
 
     def _run_batches(self, fn, arrays: np.ndarray, batch: int = 1024):
-        """Apply ``fn`` to float32 tensors of ``arrays`` in batches, without gradients; concatenate outputs."""
-        import torch
+        """``fn(model, tensor)`` over ``arrays`` in batches, without gradients; one array per output."""
+        from latal._torch import batched_apply
 
         device = self._device()
         model = self.model_.to(device)
         model.eval()
-        outs = None
-        with torch.no_grad():
-            for start in range(0, arrays.shape[0], batch):
-                t = torch.from_numpy(np.ascontiguousarray(arrays[start : start + batch], dtype=np.float32)).to(device)
-                if CHANNELS_LAST and t.ndim == 4 and device.type == "cpu":
-                    t = t.contiguous(memory_format=torch.channels_last)
-                res = fn(model, t)
-                res = res if isinstance(res, tuple) else (res,)
-                if outs is None:
-                    outs = [[] for _ in res]
-                for bucket, r in zip(outs, res):
-                    bucket.append(r.float().cpu().numpy())
-        return [np.concatenate(b, axis=0) for b in outs]
+        return batched_apply(lambda t: fn(model, t), arrays, batch, device, channels_last=CHANNELS_LAST)
 
     def _encode(self, X: np.ndarray) -> Latent:
         parts = self._run_batches(lambda m, x: m.encode(x), self._prepare(X))

@@ -119,29 +119,22 @@ class MLPClassifier(Learner):
         self.classes_ = np.arange(n_classes)
         return self
 
-    def _forward_chunks(self, Z: np.ndarray, fn) -> np.ndarray:
-        import torch
+    def _forward(self, Z: np.ndarray, fn) -> np.ndarray:
+        from latal._torch import batched_apply
 
-        out = []
-        with torch.no_grad():
-            for start in range(0, Z.shape[0], int(self.predict_batch_size)):
-                chunk = _tensor(Z[start : start + int(self.predict_batch_size)])
-                out.append(fn(chunk.to(self.device_)).cpu().numpy())
-        return out
+        return batched_apply(fn, Z, self.predict_batch_size, self.device_)[0]
 
     def predict_proba(self, Z) -> np.ndarray:
         Z = self._check_predict_input(Z)
         self.model_.eval()
-        parts = self._forward_chunks(Z, lambda x: self.model_(x).softmax(dim=1))
-        return np.concatenate(parts, axis=0).astype(np.float64)
+        return self._forward(Z, lambda x: self.model_(x).softmax(dim=1)).astype(np.float64)
 
     def embed(self, Z) -> np.ndarray:
         """The last hidden layer's activations (eval mode): the features the softmax layer reads.
         Used by gradient-based strategies (EGL)."""
         Z = self._check_predict_input(Z)
         self.model_.eval()
-        body = self.model_[:-1]
-        return np.concatenate(self._forward_chunks(Z, body), axis=0).astype(np.float64)
+        return self._forward(Z, self.model_[:-1]).astype(np.float64)
 
     def predict_proba_samples(self, Z, n_samples: int = 20, random_state: int | None = None) -> np.ndarray:
         """Monte-Carlo dropout: ``n_samples`` stochastic forward passes, shape (n_samples, n, classes)."""
@@ -156,12 +149,13 @@ class MLPClassifier(Learner):
         with seeded(seed, self.device_):
             self.model_.train()  # dropout on
             try:
-                parts = self._forward_chunks(
-                    Z, lambda x: torch.stack([self.model_(x).softmax(dim=1) for _ in range(int(n_samples))])
+                # samples-first per batch: (n, T, C) so that batches concatenate along items
+                out = self._forward(
+                    Z, lambda x: torch.stack([self.model_(x).softmax(dim=1) for _ in range(int(n_samples))], dim=1)
                 )
             finally:
                 self.model_.eval()
-        return np.concatenate(parts, axis=1).astype(np.float64)
+        return np.ascontiguousarray(np.moveaxis(out, 1, 0)).astype(np.float64)
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -18,7 +18,7 @@ def train_discriminator(Z: np.ndarray, is_unlabeled: np.ndarray, *, hidden=(256,
     import torch
     import torch.nn as nn
 
-    from latal._torch import make_optimizer, resolve_device, seeded
+    from latal._torch import batched_apply, make_optimizer, resolve_device, seeded
     from latal.learners.mlp import _build_mlp, _tensor
 
     dev = resolve_device(device)
@@ -49,11 +49,7 @@ def train_discriminator(Z: np.ndarray, is_unlabeled: np.ndarray, *, hidden=(256,
     model.eval()
 
     def p_unlabeled(Zq: np.ndarray) -> np.ndarray:
-        out = []
-        with torch.no_grad():
-            for start in range(0, Zq.shape[0], 8192):
-                out.append(model(_tensor(Zq[start : start + 8192]).to(dev)).softmax(1)[:, 1].cpu().numpy())
-        return np.concatenate(out).astype(np.float64)
+        return batched_apply(lambda x: model(x).softmax(1)[:, 1], Zq, 8192, dev)[0].astype(np.float64)
 
     return p_unlabeled
 
