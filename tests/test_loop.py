@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from latal import Pool
 from latal.exceptions import BudgetExceedsPoolError, MissingRequirementError
 from latal.learners import make_learner
 from latal.loop import run_active_learning

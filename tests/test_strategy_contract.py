@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from latal.exceptions import DataError, EmptyPoolError, MissingRequirementError
-from latal.learners import MLPClassifier, make_learner
-from latal.pool import Pool, PoolView
+from latal.learners import make_learner
+from latal.pool import PoolView
 from latal.strategies import STRATEGIES, Needs, QueryContext
 from latal.strategies import make_strategy as _make_strategy
 

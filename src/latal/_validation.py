@@ -72,3 +72,24 @@ def as_rng(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
+
+
+def int_tuple(value, name: str = "widths") -> tuple[int, ...]:
+    """Layer widths from a tuple/list, an int, or a spec string such as ``"256x256"`` or ``"256-256"``."""
+    if isinstance(value, str):
+        value = value.replace("x", " ").replace("-", " ").split()
+    elif isinstance(value, numbers.Integral):
+        value = (value,)
+    try:
+        out = tuple(int(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be integers such as 256x256; got {value!r}.") from exc
+    return out
+
+
+def constructor_params(obj) -> dict:
+    """scikit-learn's ``get_params``: the constructor's arguments as stored on the object."""
+    import inspect
+
+    sig = inspect.signature(type(obj).__init__)
+    return {n: getattr(obj, n) for n in sig.parameters if n != "self" and hasattr(obj, n)}

@@ -216,7 +216,7 @@ def download_idx(spec: IdxSpec, target: Path, *, progress: bool = True) -> Path:
         else:
             raise DownloadError(
                 f"could not get {name} for {spec.name} from any mirror:\n  " + "\n  ".join(errors)
-                + f"\nPlace the files in a folder and pass it with --data-dir or LATAL_DATA."
+                + "\nPlace the files in a folder and pass it with --data-dir or LATAL_DATA."
             )
     return target
 

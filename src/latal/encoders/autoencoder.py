@@ -3,6 +3,7 @@ norm, a linear embedding of size 10, a mirrored decoder, mean squared error."""
 
 from __future__ import annotations
 
+from latal._validation import int_tuple
 from latal.encoders.torch_base import TorchEncoder
 from latal.exceptions import DataError
 
@@ -75,10 +76,7 @@ class ConvAE(TorchEncoder):
         c, h, w = input_shape
         if h != w:
             raise DataError(f"ConvAE needs square images; got {h}x{w}.")
-        filters = self.filters
-        if isinstance(filters, str):
-            filters = [int(v) for v in filters.replace("x", " ").split()]
-        return conv_ae_module(c, h, int(self.latent_dim), tuple(filters))
+        return conv_ae_module(c, h, int(self.latent_dim), int_tuple(self.filters, "filters"))
 
     def _loss(self, model, x):
         import torch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latal._validation import constructor_params
 from latal.data.dataset import pixel_range, scale_pixels
 from latal.exceptions import DataError, LatalError
 
@@ -96,8 +96,7 @@ class Encoder(ABC):
 
     # ---------------------------------------------------------------- helpers
     def get_params(self) -> dict:
-        sig = inspect.signature(type(self).__init__)
-        return {name: getattr(self, name) for name in sig.parameters if name != "self" and hasattr(self, name)}
+        return constructor_params(self)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

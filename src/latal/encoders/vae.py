@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from latal._validation import int_tuple
 from latal.encoders.torch_base import TorchEncoder, vae_loss
 from latal.exceptions import DataError
 
@@ -157,10 +158,7 @@ class DenseVAE(_VAEEncoder):
         return np.ascontiguousarray(X.reshape(X.shape[0], -1), dtype=np.float32)
 
     def _build(self, input_shape):
-        hidden = self.hidden
-        if isinstance(hidden, str):
-            hidden = [int(v) for v in hidden.replace("x", " ").split()]
-        return dense_vae_module(int(input_shape[0]), tuple(int(h) for h in hidden), int(self.latent_dim))
+        return dense_vae_module(int(input_shape[0]), int_tuple(self.hidden, "hidden"), int(self.latent_dim))
 
 
 class ConvVAE(_VAEEncoder):

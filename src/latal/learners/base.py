@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-import inspect
 
 import numpy as np
 
-from latal._validation import check_latent
+from latal._validation import check_latent, constructor_params
 from latal.encoders.base import NotFittedError
 from latal.exceptions import DataError
 
@@ -24,8 +23,7 @@ class Learner:
     supports_sampling: bool = False
 
     def get_params(self) -> dict:
-        sig = inspect.signature(type(self).__init__)
-        return {n: getattr(self, n) for n in sig.parameters if n != "self" and hasattr(self, n)}
+        return constructor_params(self)
 
     def set_params(self, **params) -> Learner:
         valid = self.get_params()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from latal._validation import int_tuple
 from latal.learners.base import Learner
 
 
@@ -68,12 +69,7 @@ class MLPClassifier(Learner):
         self.predict_batch_size = predict_batch_size
 
     def _hidden(self) -> tuple[int, ...]:
-        h = self.hidden
-        if isinstance(h, str):  # from a spec string such as "hidden=256x256"
-            h = [int(v) for v in h.replace("x", " ").replace("-", " ").split()]
-        elif isinstance(h, int):
-            h = (h,)
-        return tuple(int(v) for v in h)
+        return int_tuple(self.hidden, "hidden")  # "hidden=256x256" in a spec string
 
     def fit(self, Z, y, n_classes: int | None = None) -> MLPClassifier:
         import torch

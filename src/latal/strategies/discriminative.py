@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from latal._validation import int_tuple
 from latal.strategies.base import QueryContext, Strategy
 
 
@@ -82,7 +83,7 @@ class DiscriminativeAL(Strategy):
         self.n_mini_queries = int(n_mini_queries)
         self.unlabeled_ratio = unlabeled_ratio
         self.stop_accuracy = float(stop_accuracy)
-        self.hidden = tuple(int(h) for h in (hidden.replace("x", " ").split() if isinstance(hidden, str) else hidden))
+        self.hidden = int_tuple(hidden, "hidden")
         self.lr = float(lr)
         self.batch_size = int(batch_size)
         self.max_epochs = int(max_epochs)
