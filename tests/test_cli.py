@@ -82,3 +82,31 @@ def test_run_on_an_image_folder(tmp_path, capsys):
     rounds = json.loads((tmp_path / "r.json").read_text())["rounds"]
     assert [r["n_labeled"] for r in rounds] == [6, 10, 14]
     assert rounds[-1]["accuracy"] == 1.0  # dark and light images are trivially separable
+
+
+@pytest.mark.parametrize("spec", ["badge", "batchbald:n_samples=5", "cluster_margin", "vaal:iterations=20",
+                                  "seals", "seals:base=badge,n_neighbors=20"])
+def test_library_strategies_run_from_the_command_line(spec, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    code = main(["run", "--quiet", "--initial", "30", "--batch", "10", "--rounds", "2", "--learner", "mlp:epochs=3",
+                 "--strategy", spec, "--json", str(out)])
+    assert code == 0
+    rounds = json.loads(out.read_text())["rounds"]
+    assert [r["n_labeled"] for r in rounds] == [30, 40, 50]
+
+
+def test_stop_criteria_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    code = main(["run", "--quiet", "--initial", "30", "--batch", "10", "--rounds", "4", "--learner", "mlp:epochs=3",
+                 "--stop", "budget:labels=50", "--stop", "max_uncertainty:threshold=0.001", "--halt-on-stop",
+                 "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "stopping criterion budget: fired at 50 labels" in text
+    assert "stopping criterion max_uncertainty: did not fire" in text
+    result = json.loads(out.read_text())
+    assert result["stopped"] == {"budget": 50} and result["config"]["stopping"] == ["budget:labels=50",
+                                                                                    "max_uncertainty:threshold=0.001"]
+    assert [r["n_labeled"] for r in result["rounds"]] == [30, 40, 50]
+    assert main(["run", "--quiet", "--stop", "stabilising"]) == 2
+    assert "Did you mean stabilizing" in capsys.readouterr().err

@@ -16,7 +16,8 @@ from conftest import make_pool
 NAMES = STRATEGIES.names()
 # cheaper settings where a default is costly; the invariants under test do not depend on them
 _FAST = {"dal": {"max_epochs": 3}, "dfal": {"max_iter": 5}, "bald": {"n_samples": 4},
-         "max_entropy": {"n_samples": 4}, "variation_ratio": {"n_samples": 4}, "bayesian": {"n_samples": 4}}
+         "max_entropy": {"n_samples": 4}, "variation_ratio": {"n_samples": 4}, "bayesian": {"n_samples": 4},
+         "vaal": {"iterations": 5}, "batchbald": {"n_samples": 4}}
 
 
 def make_strategy(name, **kw):
@@ -33,7 +34,7 @@ def _ctx(pool, fitted=True):
 
 
 def test_registry_is_not_empty():
-    for expected in ("random", "least_confident", "margin", "entropy", "margin_subsample", "margin_greedy",
+    for expected in ("badge", "batchbald", "cluster_margin", "vaal", "seals","random", "least_confident", "margin", "entropy", "margin_subsample", "margin_greedy",
                      "margin_greedy_cosine", "margin_greedy_sqeuclidean", "margin_greedy_jdiv",
                      "margin_density_cosine", "margin_density_euclidean", "margin_density_sqeuclidean",
                      "margin_density_jdiv", "margin_kl_to_prior", "margin_distance_to_origin",
@@ -141,6 +142,13 @@ def test_requirements_are_explicit(name):
         pool, _ = make_pool(n=80, labeled=0)
         with pytest.raises(MissingRequirementError, match="needs a fitted learner"):
             strategy.select(QueryContext(pool=pool.view(), learner=None), 5, 0)
+    elif Needs.LABELS in strategy.needs:
+        pool, _ = make_pool(n=80, labeled=0)
+        with pytest.raises(MissingRequirementError, match="needs at least one labeled item"):
+            strategy.select(QueryContext(pool=pool.view(), learner=None), 5, 0)
+    else:  # usable as the cold-start strategy
+        pool, _ = make_pool(n=80, labeled=0)
+        assert len(strategy.select(QueryContext(pool=pool.view(), learner=None), 5, 0)) == 5
 
 
 def test_unknown_strategy_names_close_matches():

@@ -12,6 +12,7 @@ import numpy as np
 
 from latal.exceptions import LatalError
 from latal.loop import ROUND_PHASES
+from latal.registry import parse_spec
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -42,6 +43,7 @@ def cmd_run(args) -> int:
         strategy=args.strategy, initial_strategy=args.initial_strategy, initial=args.initial,
         batch=args.batch, rounds=args.rounds, seed=args.seed, pool_size=args.pool_size,
         test_fraction=args.test_fraction, device=args.device, use_cache=not args.no_cache,
+        stopping=tuple(args.stop or ()), halt_on_stop=args.halt_on_stop,
     )
     show = not args.quiet
     bar = tqdm(total=args.rounds + 1, desc="rounds", unit="round", disable=not show, file=sys.stderr, leave=False)
@@ -62,6 +64,10 @@ def cmd_run(args) -> int:
           f"encoder {cfg.encoder} ({how} {result['timing']['encode_seconds']:.1f}s), "
           f"learner {cfg.learner}, strategy {cfg.strategy}, seed {cfg.seed}")
     print(_table(rows, HEADER))
+    for spec in cfg.stopping:
+        name = parse_spec(spec)[0]
+        at = result["stopped"].get(name)
+        print(f"# stopping criterion {name}: " + (f"fired at {at} labels" if at is not None else "did not fire"))
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="held-out share when the dataset has no test split (default 0.25)")
     r.add_argument("--device", default="auto", help="torch device: auto (CUDA if present), cpu, cuda:0, ...")
     r.add_argument("--no-cache", action="store_true", help="retrain the encoder even when a cached one exists")
+    r.add_argument("--stop", action="append", metavar="SPEC",
+                   help="report when a stopping criterion fires (repeatable; see `latal stopping`), "
+                        "e.g. --stop stabilizing --stop max_uncertainty:threshold=0.2")
+    r.add_argument("--halt-on-stop", action="store_true", help="end the run at the first round a --stop criterion fires")
     r.add_argument("--json", default=None, help="write config and per-round results to this JSON file")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
@@ -189,9 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from latal.encoders import ENCODERS
     from latal.learners import LEARNERS
+    from latal.stopping import STOPPING
     from latal.strategies import STRATEGIES
 
-    for name, reg in (("strategies", STRATEGIES), ("encoders", ENCODERS), ("learners", LEARNERS)):
+    for name, reg in (("strategies", STRATEGIES), ("encoders", ENCODERS), ("learners", LEARNERS),
+                      ("stopping", STOPPING)):
         s = sub.add_parser(name, help=f"list the registered {name}")
         s.set_defaults(func=lambda args, reg=reg: _list(reg))
     return p

@@ -19,6 +19,7 @@ from latal.loop import RoundRecord, check_budget, run_active_learning
 from latal.oracles import SimulatedOracle
 from latal.pool import Pool
 from latal.registry import parse_spec
+from latal.stopping import make_stopping
 from latal.strategies import STRATEGIES
 
 
@@ -40,6 +41,8 @@ class ExperimentConfig:
     device: str = "auto"
     use_cache: bool = True
     cache_dir: str | None = None
+    stopping: tuple[str, ...] = ()
+    halt_on_stop: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +108,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, prepared: P
     learner = _build(LEARNERS, cfg.learner, cfg.device)
     strategy = STRATEGIES.build(cfg.strategy)
     initial_strategy = STRATEGIES.build(cfg.initial_strategy)
+    stopping = [make_stopping(spec) for spec in cfg.stopping]
     _build(ENCODERS, cfg.encoder, cfg.device)
     if prepared is None:
         prepared = prepare(cfg, progress=progress)
@@ -116,6 +120,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, prepared: P
         pool, learner, strategy, SimulatedOracle(ds.y),
         initial=cfg.initial, batch=cfg.batch, rounds=cfg.rounds, test=(prepared.test_latent.mean, ds.y_test),
         seed=cfg.seed, initial_strategy=initial_strategy, encoder=prepared.encoder, inputs=ds.x, on_round=on_round,
+        stopping=stopping, halt_on_stop=cfg.halt_on_stop,
     )
     return {
         "config": {**cfg.to_dict(), "resolved": {"encoder": repr(prepared.encoder), "learner": repr(learner),

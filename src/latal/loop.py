@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -12,6 +12,7 @@ from latal.exceptions import BudgetExceedsPoolError, DataError, MissingRequireme
 from latal.learners.base import Learner
 from latal.oracles import Oracle
 from latal.pool import Pool
+from latal.stopping import StoppingCriterion
 from latal.strategies.base import Needs, QueryContext, Strategy
 from latal.strategies.random import RandomSampling
 
@@ -31,6 +32,7 @@ class RoundRecord:
     class_counts: list[int]
     queried: list[int] = field(default_factory=list)  # indices selected at the end of this round
     strategy_info: dict | None = None  # what the strategy reported about its last selection, if anything
+    stopping: dict | None = None  # per criterion: {"fired": bool, "value": what it measured}
 
     @property
     def round_seconds(self) -> float:
@@ -44,6 +46,8 @@ class History:
 
     rounds: list[RoundRecord] = field(default_factory=list)
     initial: list[int] = field(default_factory=list)
+    #: label count at which each stopping criterion first fired
+    stopped: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_labeled(self) -> list[int]:
@@ -58,7 +62,8 @@ class History:
         return [self.initial] + [r.queried for r in self.rounds if r.queried]
 
     def to_dict(self) -> dict:
-        return {"initial": list(self.initial), "rounds": [asdict(r) for r in self.rounds]}
+        return {"initial": list(self.initial), "rounds": [asdict(r) for r in self.rounds],
+                "stopped": dict(self.stopped)}
 
 
 def evaluate_accuracy(learner: Learner, Z, y) -> float:
@@ -93,6 +98,8 @@ def run_active_learning(
     encoder=None,
     inputs=None,
     on_round: Callable[[RoundRecord], None] | None = None,
+    stopping: Sequence[StoppingCriterion] = (),
+    halt_on_stop: bool = False,
 ) -> History:
     """Run a simulated (or oracle-driven) active-learning experiment on ``pool``.
 
@@ -102,6 +109,11 @@ def run_active_learning(
     follow the last batch, so the history has ``rounds + 1`` records, the last at
     ``initial + rounds * batch`` labels.
 
+    ``stopping`` criteria are updated after every fit; the label count at which each first fires is
+    kept in ``History.stopped`` (and reported to ``on_round``); with ``halt_on_stop`` the run ends at
+    the first round where any fires. They draw from their own random stream, so adding them changes
+    no query.
+
     The same ``seed`` gives the same queries and the same curve.
     """
     check_budget(pool.n - pool.n_labeled, initial, batch, rounds)
@@ -110,9 +122,9 @@ def run_active_learning(
     # refuse impossible combinations before any training
     strategy.check_setup(variational=variational, learner=learner)
     initial_strategy.check_setup(variational=variational, learner=learner)
-    if Needs.LEARNER in initial_strategy.needs:
+    if Needs.LEARNER in initial_strategy.needs or (Needs.LABELS in initial_strategy.needs and pool.n_labeled == 0):
         raise MissingRequirementError(
-            f"the initial strategy {initial_strategy!r} needs a fitted learner, but no label exists before the "
+            f"the initial strategy {initial_strategy!r} needs labels, but no label exists before the "
             "first batch; use a strategy that needs no labels (random, density, ...)."
         )
     if test is not None:
@@ -123,6 +135,10 @@ def run_active_learning(
     seeds = np.random.SeedSequence(seed)
     select_rng = np.random.default_rng(seeds.spawn(1)[0])
     learner_seeds = seeds.spawn(rounds + 1)
+    stop_rng = np.random.default_rng(seeds.spawn(1)[0])
+    names = [getattr(c, "name", "") or type(c).__name__ for c in stopping]
+    if len(set(names)) != len(names):
+        raise ValueError(f"stopping criteria must have distinct names; got {names}.")
     cache: dict = {}
     history = History()
 
@@ -147,8 +163,21 @@ def run_active_learning(
             accuracy = evaluate_accuracy(fitted, Z_test, y_test)
             seconds["evaluate"] = time.perf_counter() - t
 
+        stop_report = None
+        if stopping:
+            t = time.perf_counter()
+            view = pool.view()
+            stop_report = {}
+            for name, criterion in zip(names, stopping):
+                fired = bool(criterion.update(view, fitted, stop_rng))
+                stop_report[name] = {"fired": fired, "value": criterion.last_value_}
+                if fired and name not in history.stopped:
+                    history.stopped[name] = len(y)
+            seconds["stopping"] = time.perf_counter() - t
+        halt = halt_on_stop and bool(history.stopped)
+
         queried: list[int] = []
-        if r < rounds:
+        if r < rounds and not halt:
             t = time.perf_counter()
             round_ctx = ctx(fitted)
             chosen = strategy.select(round_ctx, int(batch), select_rng)
@@ -166,9 +195,11 @@ def run_active_learning(
         record = RoundRecord(
             round=r, n_labeled=len(y), accuracy=accuracy, seconds=seconds,
             class_counts=np.bincount(y, minlength=pool.n_classes).tolist(), queried=queried,
-            strategy_info=info,
+            strategy_info=info, stopping=stop_report,
         )
         history.rounds.append(record)
         if on_round is not None:
             on_round(record)
+        if halt:
+            break
     return history

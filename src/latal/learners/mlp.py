@@ -125,12 +125,27 @@ class MLPClassifier(Learner):
         self.model_.eval()
         return self._forward(Z, lambda x: self.model_(x).softmax(dim=1)).astype(np.float64)
 
-    def embed(self, Z) -> np.ndarray:
+    def embed(self, Z, dtype=np.float64) -> np.ndarray:
         """The last hidden layer's activations (eval mode): the features the softmax layer reads.
-        Used by gradient-based strategies (EGL)."""
+        Used by gradient-based strategies (EGL, BADGE); ``dtype=np.float32`` halves the memory of a large pool."""
         Z = self._check_predict_input(Z)
         self.model_.eval()
-        return self._forward(Z, self.model_[:-1]).astype(np.float64)
+        return self._forward(Z, self.model_[:-1]).astype(dtype, copy=False)
+
+    def predict_proba_embed(self, Z) -> tuple[np.ndarray, np.ndarray]:
+        """``(predict_proba(Z), embed(Z))`` from one forward pass; the embedding is float32."""
+        from latal._torch import batched_apply
+
+        Z = self._check_predict_input(Z)
+        self.model_.eval()
+        body, head = self.model_[:-1], self.model_[-1]
+
+        def both(x):
+            h = body(x)
+            return head(h).softmax(dim=1), h
+
+        proba, h = batched_apply(both, Z, self.predict_batch_size, self.device_)
+        return proba.astype(np.float64), h
 
     def predict_proba_samples(self, Z, n_samples: int = 20, random_state: int | None = None) -> np.ndarray:
         """Monte-Carlo dropout: ``n_samples`` stochastic forward passes, shape (n_samples, n, classes)."""

@@ -21,6 +21,7 @@ class Needs(Flag):
     LOG_VAR = auto()    # encoder variances (variational encoders)
     SAMPLING = auto()   # learner.predict_proba_samples (MC dropout)
     INPUTS = auto()     # the raw items
+    LABELS = auto()     # at least one labeled item (not usable as the cold-start strategy)
 
 
 @dataclass
@@ -41,14 +42,49 @@ class QueryContext:
         if self.learner is None:
             raise MissingRequirementError("no fitted learner in this round; label an initial batch first.")
         proba = np.asarray(self.learner.predict_proba(self.pool.mean[indices]), dtype=np.float64)
-        if proba.shape != (len(indices), self.pool.n_classes):
+        return self._checked(proba, len(indices))
+
+    def proba_and_features(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and the features the learner's softmax layer reads (float32): the MLP's last hidden
+        layer in the same forward pass, or the latents themselves for a linear learner."""
+        learner = self.learner
+        if hasattr(learner, "predict_proba_embed"):
+            proba, feats = learner.predict_proba_embed(self.pool.mean[indices])
+            return self._checked(proba, len(indices)), feats
+        proba = self.predict_proba(indices)
+        z = self.pool.mean[indices]
+        feats = learner.embed(z) if hasattr(learner, "embed") else z
+        return proba, np.asarray(feats, dtype=np.float32)
+
+    def _checked(self, proba, n: int) -> np.ndarray:
+        if proba.shape != (n, self.pool.n_classes):
             raise DataError(
                 f"the learner returned probabilities of shape {proba.shape}; expected "
-                f"({len(indices)}, {self.pool.n_classes}). Fit it with n_classes={self.pool.n_classes}."
+                f"({n}, {self.pool.n_classes}). Fit it with n_classes={self.pool.n_classes}."
             )
         if not np.isfinite(proba).all():
             raise DataError("the learner returned NaN or infinite probabilities; check its training data.")
         return proba
+
+    def pool_cached(self, key: tuple, compute):
+        """``compute()`` once per pool latent matrix (the same array across the rounds of a run), kept in
+        :attr:`cache` under ``key``. For quantities that depend on the latents only (densities, clusters,
+        neighbour indexes)."""
+        root = _root(self.pool.mean)
+        full_key = (*key, id(root), root.shape)
+        cached = self.cache.get(full_key)
+        if cached is not None and cached[0] is root:
+            return cached[1]
+        value = compute()
+        self.cache[full_key] = (root, value)  # holding root keeps its id from being reused
+        return value
+
+
+def _root(arr: np.ndarray) -> np.ndarray:
+    """The array a chain of numpy views was taken from."""
+    while isinstance(arr.base, np.ndarray):
+        arr = arr.base
+    return arr
 
 
 def validate_view(view: PoolView) -> None:
@@ -120,6 +156,11 @@ class Strategy:
             raise MissingRequirementError(
                 f"{self!r} needs a fitted learner, and no label exists yet; start with a batch chosen "
                 "without labels (e.g. the 'random' strategy)."
+            )
+        if Needs.LABELS in self.needs and view.labeled.size == 0:
+            raise MissingRequirementError(
+                f"{self!r} needs at least one labeled item; start with a batch chosen without labels "
+                "(e.g. the 'random' strategy)."
             )
         if k >= unlabeled.size:
             return unlabeled.copy()

@@ -34,7 +34,5 @@ class EGL(Strategy):
 
     def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
         cand = np.asarray(ctx.pool.unlabeled)
-        proba = ctx.predict_proba(cand)
-        z = ctx.pool.mean[cand]
-        feats = ctx.learner.embed(z) if hasattr(ctx.learner, "embed") else z
+        proba, feats = ctx.proba_and_features(cand)
         return cand[top_k(expected_gradient_length(proba, feats), k)]

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from latal.registry import Registry
 from latal.strategies.base import Strategy
+from latal.strategies.badge import BADGE
+from latal.strategies.batchbald import BatchBALD
 from latal.strategies.bayesian import MCDropout
+from latal.strategies.cluster_margin import ClusterMargin
 from latal.strategies.clustering import DBSCANSampler, KMeansSampler, MeanShiftSampler
 from latal.strategies.coreset import CoreSet
 from latal.strategies.dfal import DFAL
@@ -24,7 +27,9 @@ from latal.strategies.batch import BATCH_RULES, GreedyDiversity, Subsample
 from latal.strategies.informativeness import Informativeness
 from latal.strategies.random import RandomSampling
 from latal.strategies.representativeness import REPRESENTATIVENESS
+from latal.strategies.seals import SEALS
 from latal.strategies.uncertainty import UNCERTAINTY
+from latal.strategies.vaal import VAAL
 
 STRATEGIES: Registry = Registry("strategy")
 
@@ -95,6 +100,14 @@ STRATEGIES.register("bayesian", MCDropout, "paper 000's Bayesian baseline: MC dr
                     acquisition="least_confident")
 STRATEGIES.register("dal", DiscriminativeAL, DiscriminativeAL.description)
 STRATEGIES.register("dfal", DFAL, DFAL.description)
+
+
+# what the best libraries have that the papers do not (issue 10)
+STRATEGIES.register("badge", BADGE, BADGE.description)
+STRATEGIES.register("batchbald", BatchBALD, BatchBALD.description)
+STRATEGIES.register("cluster_margin", ClusterMargin, ClusterMargin.description)
+STRATEGIES.register("vaal", VAAL, VAAL.description)
+STRATEGIES.register("seals", SEALS, "SEALS: a base strategy (default margin) over the labeled items' nearest neighbours")
 
 
 def make_strategy(spec: str, **overrides) -> Strategy:

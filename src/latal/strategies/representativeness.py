@@ -81,12 +81,6 @@ def mean_euclidean(mean: np.ndarray, reference: np.ndarray | None = None, chunk_
     return out / max(denom, 1)
 
 
-def _root(arr: np.ndarray) -> np.ndarray:
-    while isinstance(arr.base, np.ndarray):
-        arr = arr.base
-    return arr
-
-
 class Representativeness:
     """Base: ``scores(ctx)`` returns one value per pool item, cached in ``ctx.cache``."""
 
@@ -97,14 +91,8 @@ class Representativeness:
         return (type(self).__name__, *sorted(self.__dict__.items()))
 
     def scores(self, ctx: QueryContext) -> np.ndarray:
-        root = _root(ctx.pool.mean)
-        key = ("representativeness", self.key(), id(root), root.shape)
-        cached = ctx.cache.get(key)
-        if cached is not None and cached[0] is root:
-            return cached[1]
-        values = self._compute(ctx.pool.mean, ctx.pool.log_var)
-        ctx.cache[key] = (root, values)  # holding root keeps its id from being reused
-        return values
+        return ctx.pool_cached(("representativeness", self.key()),
+                               lambda: self._compute(ctx.pool.mean, ctx.pool.log_var))
 
     def _compute(self, mean: np.ndarray, log_var: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError

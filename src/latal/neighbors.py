@@ -1,0 +1,59 @@
+"""Nearest-neighbour indexes over a latent pool: exact (scikit-learn, brute force in chunks) or
+approximate (FAISS HNSW, an optional dependency: ``pip install latal[fast]``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from latal.exceptions import MissingRequirementError
+
+BACKENDS = ("exact", "hnsw")
+
+
+class NeighborIndex:
+    """k nearest pool items (Euclidean) of query points.
+
+    Parameters
+    ----------
+    data : (n, d) array, the pool latents (kept by reference where the backend allows)
+    backend : {"exact", "hnsw"}, default "exact"
+        ``exact``: scikit-learn brute force, chunked (no build cost; a query batch costs O(n d)).
+        ``hnsw``: FAISS's HNSW graph (build O(n log n) once, then queries in about O(log n)); about a
+        minute to build on a million 32-d points with 2 cores, then milliseconds per query batch.
+    hnsw_m, ef_search : HNSW graph degree and search breadth.
+    """
+
+    def __init__(self, data: np.ndarray, backend: str = "exact", hnsw_m: int = 32, ef_search: int = 128):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown neighbour index {backend!r}; use one of {BACKENDS}.")
+        self.backend = backend
+        self.n = int(data.shape[0])
+        if backend == "exact":
+            from sklearn.neighbors import NearestNeighbors
+
+            self._nn = NearestNeighbors(algorithm="brute").fit(np.asarray(data, dtype=np.float32))
+        else:
+            try:
+                import faiss
+            except ImportError as exc:  # pragma: no cover - depends on the environment
+                raise MissingRequirementError(
+                    "the 'hnsw' neighbour index needs FAISS: pip install 'latal[fast]' (or faiss-cpu), "
+                    "or use index=exact."
+                ) from exc
+            index = faiss.IndexHNSWFlat(int(data.shape[1]), int(hnsw_m))
+            index.hnsw.efSearch = int(ef_search)
+            for s in range(0, self.n, 1 << 18):  # add in blocks: read-only / memory-mapped pools stay uncopied
+                index.add(np.ascontiguousarray(data[s : s + (1 << 18)], dtype=np.float32))
+            self._faiss = index
+
+    def query(self, X: np.ndarray, k: int) -> np.ndarray:
+        """Indices (m, min(k, n)) of the nearest pool items of each row of ``X``, nearest first."""
+        k = int(min(k, self.n))
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if X.shape[0] == 0:
+            return np.empty((0, k), dtype=np.int64)
+        if self.backend == "exact":
+            return self._nn.kneighbors(X, n_neighbors=k, return_distance=False).astype(np.int64)
+        self._faiss.hnsw.efSearch = max(self._faiss.hnsw.efSearch, k)
+        _, idx = self._faiss.search(X, k)
+        return idx.astype(np.int64)  # -1 where HNSW found fewer than k
