@@ -6,6 +6,7 @@ import json
 import os
 import statistics
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -84,3 +85,35 @@ def write_json(path, name: str, args, **payload) -> Path:
                                "environment": environment(), **payload}, indent=1, default=str))
     print(f"# wrote {out}", file=sys.stderr)
     return out
+
+
+def _status(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def measure(fn) -> tuple[float, float]:
+    """Seconds and peak extra resident memory (MB) of ``fn()``."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS counter
+    except OSError:
+        pass
+    base = _status("VmRSS")
+    t = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - t
+    return seconds, max(0, _status("VmHWM") - base) / 2**20
+
+
+def synthetic_pool(n: int, d: int = 32, classes: int = 10, seed: int = 0):
+    """Latents of a ``classes``-component Gaussian mixture (centres N(0, 1.5^2), unit noise), float32, built
+    in blocks; the pool of the scale benchmarks."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1.5, size=(classes, d)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    z = np.empty((n, d), np.float32)
+    for s in range(0, n, 1 << 18):
+        z[s : s + (1 << 18)] = centres[y[s : s + (1 << 18)]] + rng.standard_normal((min(1 << 18, n - s), d), dtype=np.float32)
+    return z, y
