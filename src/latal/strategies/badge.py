@@ -22,13 +22,20 @@ def gradient_factors(proba: np.ndarray, features: np.ndarray) -> tuple[np.ndarra
     return a, np.asarray(features, dtype=np.float32)
 
 
+def _row_sq_norms(x: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    """Squared row norms in float64, a block of rows at a time (no float64 copy of ``x``)."""
+    out = np.empty(x.shape[0])
+    for s in range(0, x.shape[0], chunk):
+        b = x[s : s + chunk].astype(np.float64)
+        out[s : s + chunk] = np.einsum("ij,ij->i", b, b)
+    return out
+
+
 def kmeans_pp_factored(a: np.ndarray, h: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k-means++ seeding on ``g_i = a_i (x) h_i`` without forming ``g``: the first centre is the largest
     gradient, each next one is drawn with probability proportional to its squared distance to the
     nearest centre so far (one running vector; O(n (C + H)) per centre, O(n) extra memory)."""
-    norm_a = np.einsum("ij,ij->i", a, a, dtype=np.float64)
-    norm_h = np.einsum("ij,ij->i", h, h, dtype=np.float64)
-    norm_g = norm_a * norm_h
+    norm_g = _row_sq_norms(a) * _row_sq_norms(h)
 
     def sq_dist_to(c: int) -> np.ndarray:
         dot = (a @ a[c]).astype(np.float64) * (h @ h[c]).astype(np.float64)
@@ -41,11 +48,12 @@ def kmeans_pp_factored(a: np.ndarray, h: np.ndarray, k: int, rng: np.random.Gene
     taken = np.zeros(a.shape[0], dtype=bool)
     taken[first] = True
     while len(chosen) < k:
-        total = dist.sum()
+        cdf = np.cumsum(dist)
+        total = cdf[-1]
         if total <= 0.0 or not np.isfinite(total):  # every remaining gradient coincides with a centre
             nxt = int(rng.choice(np.flatnonzero(~taken)))
-        else:
-            nxt = int(rng.choice(dist.size, p=dist / total))
+        else:  # D^2 sampling: what rng.choice(n, p=dist / total) draws, without its O(n) checks and copies
+            nxt = int(np.searchsorted(cdf, rng.random() * total, side="right"))
         chosen.append(nxt)
         taken[nxt] = True
         np.minimum(dist, sq_dist_to(nxt), out=dist)

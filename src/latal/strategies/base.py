@@ -7,7 +7,7 @@ from enum import Flag, auto
 
 import numpy as np
 
-from latal._validation import as_rng, check_k
+from latal._validation import as_rng, check_finite, check_k
 from latal.exceptions import DataError, EmptyPoolError, MissingRequirementError
 from latal.pool import PoolView
 
@@ -36,12 +36,25 @@ class QueryContext:
     cache: dict = field(default_factory=dict)
     #: seconds a strategy spent on named phases (``"score"``), read by the loop's history
     timings: dict = field(default_factory=dict)
+    #: rows of latents gathered per call to the learner (bounds the copy ``mean[indices]`` on big pools)
+    chunk_rows: int = 1 << 18
 
     def predict_proba(self, indices: np.ndarray) -> np.ndarray:
         """The learner's class probabilities for pool items ``indices`` (checked finite, rows sum to 1)."""
         if self.learner is None:
             raise MissingRequirementError("no fitted learner in this round; label an initial batch first.")
-        proba = np.asarray(self.learner.predict_proba(self.pool.mean[indices]), dtype=np.float64)
+        indices = np.asarray(indices)
+        proba = None
+        for s in range(0, indices.size, self.chunk_rows):  # gather rows a block at a time: no pool-sized copy
+            part = np.asarray(self.learner.predict_proba(self.pool.mean[indices[s : s + self.chunk_rows]]),
+                              dtype=np.float64)
+            if proba is None:
+                proba = np.empty((indices.size, *part.shape[1:]))
+            if part.shape[0] != min(self.chunk_rows, indices.size - s):
+                return self._checked(part, indices.size)  # a malformed answer: report it
+            proba[s : s + part.shape[0]] = part
+        if proba is None:
+            proba = np.empty((0, self.pool.n_classes))
         return self._checked(proba, len(indices))
 
     def proba_and_features(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,8 +100,10 @@ def _root(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def validate_view(view: PoolView) -> None:
-    """Shapes and finiteness of a pool view (strategies may be handed views not built by ``Pool``)."""
+def validate_view(view: PoolView, ctx: QueryContext | None = None) -> None:
+    """Shapes and finiteness of a pool view (strategies may be handed views not built by ``Pool``).
+    With ``ctx``, the finiteness scan of a latent matrix runs once per matrix and run (the latents of a
+    pool never change; the scan is O(n d))."""
     mean = view.mean
     if mean.ndim != 2:
         raise DataError(f"pool latents must be 2-D (n, d); got shape {mean.shape}.")
@@ -97,9 +112,17 @@ def validate_view(view: PoolView) -> None:
     if view.log_var is not None and view.log_var.shape != mean.shape:
         raise DataError(f"pool log_var shape {view.log_var.shape} does not match the latents' {mean.shape}.")
     for name, arr in (("latent mean", mean), ("latent log_var", view.log_var)):
-        if arr is not None and not np.isfinite(arr).all():
-            row = int(np.argmin(np.isfinite(arr).all(axis=1)))
-            raise DataError(f"pool {name} contains NaN or infinite values (first at row {row}); re-encode the data.")
+        if arr is None:
+            continue
+        key = ("_finite", id(_root(arr)), arr.shape)
+        if ctx is not None and ctx.cache.get(key, (None,))[0] is _root(arr):
+            continue
+        try:
+            check_finite(arr, f"pool {name}")
+        except DataError as exc:
+            raise DataError(f"{exc} Re-encode the data.") from None
+        if ctx is not None:
+            ctx.cache[key] = (_root(arr),)
 
 
 class Strategy:
@@ -143,7 +166,7 @@ class Strategy:
         k = check_k(k)
         view = ctx.pool
         if ctx.cache.get("_validated_view") is not view:
-            validate_view(view)
+            validate_view(view, ctx)
             ctx.cache["_validated_view"] = view
         unlabeled = np.asarray(view.unlabeled, dtype=np.int64)
         if unlabeled.size == 0:

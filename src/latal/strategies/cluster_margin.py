@@ -11,11 +11,12 @@ from latal.strategies.batch import top_k
 from latal.strategies.uncertainty import margin
 
 
-def nearest_centre(points: np.ndarray, centres: np.ndarray, chunk_rows: int = 16384) -> np.ndarray:
-    """Index of the nearest row of ``centres`` for every row of ``points``, in chunks of rows
-    (never a full points x centres matrix)."""
+def nearest_centre(points: np.ndarray, centres: np.ndarray, chunk_rows: int | None = None) -> np.ndarray:
+    """Index of the nearest row of ``centres`` for every row of ``points``, in chunks of rows of about
+    4M distances (never a full points x centres matrix)."""
     c = np.asarray(centres, dtype=np.float32)
     c_sq = np.einsum("ij,ij->i", c, c)
+    chunk_rows = chunk_rows or max(256, (1 << 22) // max(1, c.shape[0]))
     out = np.empty(points.shape[0], dtype=np.int64)
     for s in range(0, points.shape[0], chunk_rows):
         p = np.asarray(points[s : s + chunk_rows], dtype=np.float32)

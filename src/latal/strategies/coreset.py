@@ -24,9 +24,21 @@ def min_sq_distances(points: np.ndarray, centres: np.ndarray, chunk_elems: int =
     return np.maximum(out, 0.0)
 
 
-def _sq_dist_to(points: np.ndarray, i: int) -> np.ndarray:
-    diff = points - points[i]
-    return np.einsum("ij,ij->i", diff, diff).astype(np.float64)
+def _sq_dist_to(points: np.ndarray, i: int, sq_norms: np.ndarray | None = None) -> np.ndarray:
+    """Squared distances of every point to point ``i``: ``|x|^2 - 2 x.c + |c|^2`` with one matrix-vector
+    product (one read of the points, no n x d temporary); clipped at 0."""
+    if sq_norms is None:
+        sq_norms = _row_sq_norms(points)
+    d = points @ points[i]
+    return np.maximum(sq_norms - 2.0 * d + sq_norms[i], 0.0)
+
+
+def _row_sq_norms(points: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    out = np.empty(points.shape[0])
+    for s in range(0, points.shape[0], chunk):
+        b = np.asarray(points[s : s + chunk], dtype=np.float64)
+        out[s : s + chunk] = np.einsum("ij,ij->i", b, b)
+    return out
 
 
 def k_center_greedy(points: np.ndarray, labeled_mask: np.ndarray, k: int, n_outliers: int = 0) -> np.ndarray:
@@ -38,12 +50,13 @@ def k_center_greedy(points: np.ndarray, labeled_mask: np.ndarray, k: int, n_outl
     treated as outliers and the next one is taken instead, so isolated points are not queried.
     """
     chosen: list[int] = []
+    sq_norms = _row_sq_norms(points)
     if labeled_mask.any():
         dist = min_sq_distances(points, points[labeled_mask])
     else:  # no centre yet: start from the point nearest the data's mean
-        centred = points - points.mean(axis=0)
-        chosen.append(int(np.argmin(np.einsum("ij,ij->i", centred, centred))))
-        dist = _sq_dist_to(points, chosen[0])
+        m = points.mean(axis=0, dtype=np.float64)
+        chosen.append(int(np.argmin(sq_norms - 2.0 * (points @ m.astype(points.dtype)))))
+        dist = _sq_dist_to(points, chosen[0], sq_norms)
     dist[labeled_mask] = -1.0  # taken points stay at -1: minimum() with a distance >= 0 keeps them there
     dist[chosen] = -1.0
     while len(chosen) < k:
@@ -53,7 +66,7 @@ def k_center_greedy(points: np.ndarray, labeled_mask: np.ndarray, k: int, n_outl
         else:
             nxt = int(np.argmax(dist))
         chosen.append(nxt)
-        np.minimum(dist, _sq_dist_to(points, nxt), out=dist)
+        np.minimum(dist, _sq_dist_to(points, nxt, sq_norms), out=dist)
         dist[nxt] = -1.0
     return np.asarray(chosen, dtype=np.int64)
 
