@@ -36,6 +36,7 @@ OURS = {
     "margin": ("margin", 100),
     "margin_subsample": ("margin_subsample", 100),
     "margin_greedy": ("margin_greedy", 100),
+    "margin_greedy_full": ("margin:batch=greedy", 100),
     "coreset@100": ("coreset", 100),
     "coreset@1000": ("coreset", 1000),
     "dbscan": ("dbscan", 100),
@@ -47,7 +48,7 @@ PEERS = {  # peer name -> (our equivalent, batch, whether the algorithm is the s
     "skactiveml coreset@100": ("coreset@100", 100, True),
     "skactiveml coreset@1000": ("coreset@1000", 1000, True),
     "modAL margin": ("margin", 100, True),
-    "modAL ranked batch": ("margin_greedy", 100, False),
+    "modAL ranked batch": ("margin_greedy_full", 100, False),
 }
 
 
@@ -75,24 +76,48 @@ class TimedLearner:
         return timed
 
 
-def time_ours(pool, learner, spec, k, repeats):
+def traced_peak_mb(fn) -> float:
+    """Peak of numpy/Python allocations during ``fn()`` (tracemalloc; torch's own buffers are not seen)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def adaptive_repeats(run, repeats: int, slow_repeats: int) -> list:
+    """``run()`` ``repeats`` times, or ``slow_repeats`` when the first call took over 20 s, or once when
+    it took over 60 s; returns every call's result (a dict with "total")."""
+    out = [run(0)]
+    n = 1 if out[0]["total"] > 60 else (slow_repeats if out[0]["total"] > 20 else repeats)
+    out += [run(rep) for rep in range(1, n)]
+    return out
+
+
+def time_ours(pool, learner, spec, k, repeats, slow_repeats):
     strategy = make_strategy(spec)
     cache: dict = {}
-    rows = []
-    chosen = None
-    for rep in range(repeats):
+    chosen = {}
+
+    def run(rep):
         timed = TimedLearner(learner)
         ctx = QueryContext(pool=pool.view(), learner=timed, cache=cache)
-        out = {}
-        seconds, mb = measure(lambda: out.setdefault("c", strategy.select(ctx, k, rep)))
+        seconds, mb = measure(lambda: chosen.setdefault(rep, strategy.select(ctx, k, rep)))
         score = max(0.0, ctx.timings.get("score", 0.0) - timed.seconds) if "score" in ctx.timings else 0.0
-        rows.append({"predict": timed.seconds, "score": score, "select": seconds - timed.seconds - score,
-                     "total": seconds, "peak_mb": mb})
-        if rep == 0:
-            chosen = out["c"]
+        return {"predict": timed.seconds, "score": score, "select": seconds - timed.seconds - score,
+                "total": seconds, "rss_mb": mb}
+
+    rows = adaptive_repeats(run, repeats, slow_repeats)
     med = {key: statistics.median(r[key] for r in rows) for key in ("predict", "score", "select", "total")}
-    med["peak_mb"] = max(r["peak_mb"] for r in rows)
-    return med, chosen
+    med["repeats"] = len(rows)
+    med["rss_mb"] = max(r["rss_mb"] for r in rows)
+    med["traced_mb"] = None if med["total"] > 20 else traced_peak_mb(
+        lambda: strategy.select(QueryContext(pool=pool.view(), learner=learner, cache=cache), k, 0))
+    med["peak_mb"] = max(med["rss_mb"], med["traced_mb"] or 0.0)
+    return med, chosen[0]
 
 
 def whole_round(z, y, classes, learner_spec, repeats):
@@ -132,7 +157,7 @@ def _sk_classifier(learner, z_lab, y_lab, n_classes):
     return clf.fit(z_lab, y_lab), Fitted(learner).fit(z_lab, y_lab)
 
 
-def time_peer(name, z, labels, learner, k, repeats):
+def time_peer(name, z, labels, learner, k, repeats, slow_repeats):
     """Seconds (median) and the first selection of a peer library's query."""
     lab = np.flatnonzero(labels != -1)
     n_classes = int(labels.max()) + 1
@@ -159,14 +184,14 @@ def time_peer(name, z, labels, learner, k, repeats):
         def run():
             idx = al.query(z[unl], n_instances=k)[0]
             return unl[np.asarray(idx)]
-    times, first = [], None
-    for rep in range(repeats):
-        out = {}
-        s, mb = measure(lambda: out.setdefault("c", np.asarray(run())))
-        times.append((s, mb))
-        if rep == 0:
-            first = out["c"]
-    return statistics.median(t for t, _ in times), max(m for _, m in times), first
+    first = {}
+
+    def one(rep):
+        s, mb = measure(lambda: first.setdefault(rep, np.asarray(run())))
+        return {"total": s, "rss_mb": mb}
+
+    rows = adaptive_repeats(one, repeats, slow_repeats)
+    return statistics.median(r["total"] for r in rows), max(r["rss_mb"] for r in rows), first[0], len(rows)
 
 
 def main(argv=None) -> int:
@@ -176,9 +201,12 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", nargs="*", default=list(PEERS))
     ap.add_argument("--labels", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--slow-repeats", type=int, default=3, help="repeats for queries over 20 s (DAL, BALD at 1M+)")
+    ap.add_argument("--slow-repeats", type=int, default=3,
+                    help="repeats for queries over 20 s (DAL, BALD at 1M+); over 60 s, one")
     ap.add_argument("--peer-budget", type=float, default=300.0,
                     help="skip a peer query at a size where its previous size's time, scaled, predicts more than this (s)")
+    ap.add_argument("--peer-memory-gb", type=float, default=12.0,
+                    help="skip a peer query whose own working matrix would exceed this")
     ap.add_argument("--learner", default="mlp")
     ap.add_argument("--out", default="benchmarks/results/speed.json")
     ap.add_argument("--png", default="benchmarks/results/speed.png")
@@ -201,11 +229,9 @@ def main(argv=None) -> int:
         ours_chosen = {}
         for name in args.strategies:
             spec, k = OURS[name]
-            probe, _ = time_ours(pool, learner, spec, k, 1)
-            reps = args.repeats if probe["total"] < 20 else args.slow_repeats
-            med, chosen = time_ours(pool, learner, spec, k, reps)
+            med, chosen = time_ours(pool, learner, spec, k, args.repeats, args.slow_repeats)
             ours_chosen[name] = chosen
-            rec = {"n": n, "strategy": name, "batch": k, "repeats": reps, **med}
+            rec = {"n": n, "strategy": name, "batch": k, **med}
             results["ours"].append(rec)
             print(f"n={n:>9,} {name:<18} predict {med['predict']:7.3f} score {med['score']:6.3f} "
                   f"select {med['select']:7.3f} total {med['total']:7.3f} s, peak +{med['peak_mb']:.0f} MB",
@@ -217,21 +243,29 @@ def main(argv=None) -> int:
               f"total {rnd['total']:.3f} s", file=sys.stderr)
         for peer in args.peers:
             ours_name, k, same = PEERS[peer]
+            if ours_name not in ours_chosen:
+                continue
             if peer in last_peer:
                 prev_n, prev_s = last_peer[peer]
                 if prev_s * (n / prev_n) > args.peer_budget:
                     results["peers"].append({"n": n, "peer": peer, "skipped": f"predicted > {args.peer_budget:.0f} s"})
                     print(f"n={n:>9,} {peer}: skipped (predicted {prev_s * n / prev_n:.0f} s)", file=sys.stderr)
                     continue
+            if peer.startswith("skactiveml coreset") and k * n * 8 > args.peer_memory_gb * 2**30:
+                # scikit-activeml's k_greedy_center keeps a (batch x pool) float64 utilities matrix
+                msg = f"needs a {k} x {n:,} float64 matrix ({k * n * 8 / 2**30:.0f} GB)"
+                results["peers"].append({"n": n, "peer": peer, "skipped": msg})
+                print(f"n={n:>9,} {peer}: skipped ({msg})", file=sys.stderr)
+                continue
             try:
-                secs, mb, chosen = time_peer(peer, z, labels, learner, k, args.repeats if n <= 60_000 else args.slow_repeats)
+                secs, mb, chosen, reps = time_peer(peer, z, labels, learner, k, args.repeats, args.slow_repeats)
             except MemoryError as exc:
                 results["peers"].append({"n": n, "peer": peer, "skipped": f"MemoryError: {exc}"})
                 continue
             last_peer[peer] = (n, secs)
             mine = next(r for r in results["ours"] if r["n"] == n and r["strategy"] == ours_name)
             overlap = len(set(chosen.tolist()) & set(ours_chosen[ours_name].tolist())) / k
-            results["peers"].append({"n": n, "peer": peer, "ours": ours_name, "seconds": secs, "peak_mb": mb,
+            results["peers"].append({"n": n, "peer": peer, "ours": ours_name, "seconds": secs, "peak_mb": mb, "repeats": reps,
                                      "ours_seconds": mine["total"], "ratio": mine["total"] / secs,
                                      "speedup": secs / mine["total"], "same_algorithm": same, "overlap": overlap})
             print(f"n={n:>9,} {peer:<24} {secs:8.3f} s vs ours {mine['total']:.3f} s: x{secs / mine['total']:.1f}, "
