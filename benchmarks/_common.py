@@ -26,7 +26,7 @@ def _init_worker(threads: int) -> None:
 def run_one(cfg_dict: dict) -> dict:
     """One experiment; data and latents are prepared once per process (and come from the encoder cache)."""
     cfg = ExperimentConfig(**cfg_dict)
-    key = (cfg.dataset, cfg.data_dir, cfg.encoder, cfg.pool_size, cfg.split_seed, cfg.test_fraction)
+    key = (cfg.dataset, cfg.data_dir, cfg.encoder, cfg.refine, cfg.pool_size, cfg.split_seed, cfg.test_fraction)
     if key not in _PREPARED:
         _PREPARED[key] = prepare(cfg)
     return run_experiment(cfg, prepared=_PREPARED[key])

@@ -267,3 +267,22 @@ def test_seals_fills_a_batch_larger_than_its_candidates():
     ctx = QueryContext(pool=pool.view(), learner=make_learner("logistic").fit(Z, y, n_classes=3))
     chosen = SEALS("margin", n_neighbors=2).select(ctx, 20, 0)
     assert len(set(chosen.tolist())) == 20 and (pool.labels[chosen] == -1).all()
+
+
+def test_knn_density_matches_brute_force_and_index_choice():
+    from latal.neighbors import default_backend
+    from latal.strategies.representativeness import KNNDensity
+
+    rng = np.random.default_rng(0)
+    z = np.vstack([rng.normal(0, 0.2, (150, 3)), rng.normal(5, 2.0, (50, 3))]).astype(np.float32)
+    d = np.sqrt(((z[:, None] - z[None]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    avg = np.sort(d, axis=1)[:, :7].mean(1)
+    expected = 1.0 - avg / avg.max()
+    got = KNNDensity(k=7, chunk=33)._compute(z, None)
+    assert np.allclose(got, expected, atol=1e-5)
+    assert got[:150].mean() > got[150:].mean()  # the tight blob is denser
+    assert default_backend(1000) == "exact"
+    pool, _ = make_pool(n=300, labeled=10)
+    assert len(make_strategy("margin:repr=knn_density,gamma=0.5").select(
+        QueryContext(pool=pool.view(), learner=make_learner("logistic").fit(*pool.labeled_data(), n_classes=3)), 5, 0)) == 5

@@ -83,3 +83,25 @@ def test_memory_map_is_not_copied(tmp_path):
     mm = np.load(tmp_path / "z.npy", mmap_mode="r")
     pool = Pool(mm, ["a", "b"])
     assert np.shares_memory(pool.mean, mm)
+
+
+def test_memory_mapped_latents_run_rounds_without_a_copy(tmp_path):
+    """A pool built on ``np.load(..., mmap_mode="r")`` stays on disk: strategies and the loop read it in
+    place, and give the same queries as the same latents in memory."""
+    from latal.learners import make_learner
+    from latal.loop import run_active_learning
+    from latal.oracles import SimulatedOracle
+    from latal.strategies import make_strategy
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 3000)
+    z = (rng.normal(0, 3, (3, 6))[y] + rng.normal(size=(3000, 6))).astype(np.float32)
+    np.save(tmp_path / "latents.npy", z)
+    mm = np.load(tmp_path / "latents.npy", mmap_mode="r")
+    for spec in ("margin", "coreset", "badge", "seals", "margin_greedy"):
+        pools = [Pool(mm, ["a", "b", "c"]), Pool(z.copy(), ["a", "b", "c"])]
+        assert np.shares_memory(pools[0].mean, mm)
+        histories = [run_active_learning(p, make_learner("mlp:hidden=16,epochs=2"), make_strategy(spec),
+                                         SimulatedOracle(y), initial=30, batch=20, rounds=2, seed=1) for p in pools]
+        assert histories[0].queries() == histories[1].queries(), spec
+        assert np.shares_memory(pools[0].view().mean, mm)

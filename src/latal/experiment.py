@@ -43,6 +43,7 @@ class ExperimentConfig:
     cache_dir: str | None = None
     stopping: tuple[str, ...] = ()
     halt_on_stop: bool = False
+    refine: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,7 +98,14 @@ def prepare(cfg: ExperimentConfig, *, progress: bool = False) -> Prepared:
     enc = fit_encode(encoder, ds.x, ds.x_test, dataset=ds.name, cache_dir=cfg.cache_dir, use_cache=cfg.use_cache)
     timing = {"load_seconds": t_load, "encode_seconds": enc.seconds, "encoder_cached": enc.cached,
               "encoder_cache_key": enc.key}
-    return Prepared(ds, enc.encoder, enc.latent, enc.test_latent, timing)
+    latent, test_latent = enc.latent, enc.test_latent
+    if cfg.refine:
+        from latal.encoders.refine import refine_latents
+
+        latent, test_latent, extra = refine_latents(cfg.refine, latent, test_latent, base_key=enc.key,
+                                                    cache_dir=cfg.cache_dir, use_cache=cfg.use_cache)
+        timing.update(extra)
+    return Prepared(ds, enc.encoder, latent, test_latent, timing)
 
 
 def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, prepared: Prepared | None = None,

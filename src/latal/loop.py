@@ -154,7 +154,8 @@ def run_active_learning(
         t = time.perf_counter()
         Z, y = pool.labeled_data()
         params = {"random_state": int(learner_seeds[r].generate_state(1)[0])} if "random_state" in learner.get_params() else {}
-        fitted = learner.clone(**params).fit(Z, y, n_classes=pool.n_classes)
+        extra = {"pool": pool.view()} if getattr(learner, "uses_pool", False) else {}
+        fitted = learner.clone(**params).fit(Z, y, n_classes=pool.n_classes, **extra)
         seconds["fit"] = time.perf_counter() - t
 
         accuracy = None

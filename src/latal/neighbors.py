@@ -46,14 +46,34 @@ class NeighborIndex:
                 index.add(np.ascontiguousarray(data[s : s + (1 << 18)], dtype=np.float32))
             self._faiss = index
 
-    def query(self, X: np.ndarray, k: int) -> np.ndarray:
-        """Indices (m, min(k, n)) of the nearest pool items of each row of ``X``, nearest first."""
+    def query(self, X: np.ndarray, k: int, return_distance: bool = False):
+        """Indices (m, min(k, n)) of the nearest pool items of each row of ``X``, nearest first (and their
+        Euclidean distances with ``return_distance``)."""
         k = int(min(k, self.n))
         X = np.ascontiguousarray(X, dtype=np.float32)
         if X.shape[0] == 0:
-            return np.empty((0, k), dtype=np.int64)
+            empty = np.empty((0, k), dtype=np.int64)
+            return (np.empty((0, k)), empty) if return_distance else empty
         if self.backend == "exact":
+            if return_distance:
+                dist, idx = self._nn.kneighbors(X, n_neighbors=k, return_distance=True)
+                return dist.astype(np.float64), idx.astype(np.int64)
             return self._nn.kneighbors(X, n_neighbors=k, return_distance=False).astype(np.int64)
         self._faiss.hnsw.efSearch = max(self._faiss.hnsw.efSearch, k)
-        _, idx = self._faiss.search(X, k)
-        return idx.astype(np.int64)  # -1 where HNSW found fewer than k
+        d2, idx = self._faiss.search(X, k)
+        idx = idx.astype(np.int64)  # -1 where HNSW found fewer than k
+        if return_distance:
+            return np.sqrt(np.maximum(d2.astype(np.float64), 0.0)), idx
+        return idx
+
+
+def default_backend(n: int, exact_limit: int = 200_000) -> str:
+    """``exact`` up to ``exact_limit`` items (or without FAISS), ``hnsw`` above: an all-items k-NN query is
+    O(n^2) exact (hours at a million items) and about O(n log n) through HNSW."""
+    if n <= exact_limit:
+        return "exact"
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return "exact"
+    return "hnsw"

@@ -2,6 +2,7 @@
 
 from latal.learners.base import Learner
 from latal.learners.mlp import MLPClassifier
+from latal.learners.semi import LabelSpreading, SelfTraining
 from latal.learners.sklearn import SklearnLearner, logistic_regression, random_forest
 from latal.registry import Registry
 
@@ -9,6 +10,10 @@ LEARNERS: Registry = Registry("learner")
 LEARNERS.register("mlp", MLPClassifier, "thesis MLP: hidden (512, 512), dropout 0.2, RMSprop, batch 100, 20 epochs")
 LEARNERS.register("logistic", logistic_regression, "scikit-learn logistic regression")
 LEARNERS.register("random_forest", random_forest, "scikit-learn random forest (100 trees)")
+LEARNERS.register("label_spreading", LabelSpreading,
+                  "label spreading over the pool's 10-NN graph (uses the unlabeled pool; kNN vote for new points)")
+LEARNERS.register("self_training", SelfTraining,
+                  "MLP (5 epochs) on labels + label-spreading pseudo-labels with confidence >= 0.9 (uses the pool)")
 
 
 def make_learner(spec: str, **overrides) -> Learner:
@@ -16,4 +21,4 @@ def make_learner(spec: str, **overrides) -> Learner:
     return LEARNERS.build(spec, **overrides)
 
 
-__all__ = ["LEARNERS", "Learner", "MLPClassifier", "SklearnLearner", "make_learner"]
+__all__ = ["LEARNERS", "LabelSpreading", "Learner", "MLPClassifier", "SelfTraining", "SklearnLearner", "make_learner"]

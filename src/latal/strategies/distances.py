@@ -58,7 +58,11 @@ def max_distance_bound(metric: str, mean: np.ndarray) -> float:
     By the triangle inequality it bounds every Euclidean distance in the data."""
     if metric == "cosine":
         return 1.0
-    r = float(np.sqrt(np.max(np.einsum("ij,ij->i", mean.astype(np.float64), mean.astype(np.float64)))))
+    r2 = 0.0
+    for s in range(0, mean.shape[0], 1 << 16):  # a block at a time: no float64 copy of the pool
+        b = np.asarray(mean[s : s + (1 << 16)], dtype=np.float64)
+        r2 = max(r2, float(np.einsum("ij,ij->i", b, b).max()))
+    r = float(np.sqrt(r2))
     bound = 2.0 * r
     if metric == "sqeuclidean":
         bound = bound * bound

@@ -1,0 +1,171 @@
+"""Cold-start selection for tiny budgets in the learned latent space: typicality (TypiClust, Hacohen,
+Dekel & Weinshall, ICML 2022) and coverage (ProbCover, Yehuda et al., NeurIPS 2022). Both need no
+label and no learner; with labels present they go on covering what the labels do not."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from latal.strategies.base import QueryContext, Strategy
+
+
+def _kmeans(z: np.ndarray, k: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    if k <= 50:
+        return KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(z)
+    return MiniBatchKMeans(n_clusters=k, n_init=1, batch_size=4096, random_state=seed).fit_predict(z)
+
+
+def typicality(z: np.ndarray, k: int = 20) -> np.ndarray:
+    """``1 / mean distance to the k nearest other points`` of every row (exact, in chunks)."""
+    from latal.neighbors import NeighborIndex
+
+    k = int(min(k, z.shape[0] - 1))
+    if k < 1:
+        return np.ones(z.shape[0])
+    d, _ = NeighborIndex(z).query(z, k + 1, return_distance=True)
+    return 1.0 / np.maximum(d[:, 1:].mean(axis=1), 1e-12)
+
+
+class TypiClust(Strategy):
+    """TypiClust: k-means of the pool into ``|labeled| + k`` clusters; repeatedly take the largest cluster
+    among those with the fewest labeled items and query its most typical point (highest inverse mean
+    distance to its 20 nearest neighbours inside the cluster).
+
+    Parameters
+    ----------
+    n_neighbors : int, default 20 (the paper's)
+    min_cluster_size : int, default 5 (the paper ignores smaller clusters)
+    max_clusters : int, default 500
+        The paper caps the clustering at 500 clusters for larger budgets; past it the batch keeps
+        cycling over the clusters with the fewest labels.
+    """
+
+    description = "TypiClust: the most typical point of the largest uncovered k-means clusters (cold start)"
+
+    def __init__(self, n_neighbors: int = 20, min_cluster_size: int = 5, max_clusters: int = 500):
+        self.n_neighbors = int(n_neighbors)
+        self.min_cluster_size = int(min_cluster_size)
+        self.max_clusters = int(max_clusters)
+
+    def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
+        view = ctx.pool
+        z = np.asarray(view.mean, dtype=np.float32)
+        n_clusters = int(min(view.labeled.size + k, self.max_clusters, view.n))
+        labels = _kmeans(z, n_clusters, int(rng.integers(2**31)))
+        sizes = np.bincount(labels, minlength=n_clusters)
+        covered = np.bincount(labels[view.labeled], minlength=n_clusters) if view.labeled.size else np.zeros(n_clusters, int)
+        taken = np.zeros(view.n, dtype=bool)
+        taken[view.labeled] = True
+        remaining = np.bincount(labels[~taken], minlength=n_clusters)
+        eligible = sizes >= min(self.min_cluster_size, int(sizes.max()))
+        chosen: list[int] = []
+        typ_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        while len(chosen) < k:
+            free = np.flatnonzero(eligible & (remaining > 0))
+            if free.size == 0:  # only small clusters still hold unlabeled items
+                free = np.flatnonzero(remaining > 0)
+            cands = free[covered[free] == covered[free].min()]
+            c = int(cands[np.argmax(sizes[cands])])
+            if c not in typ_cache:
+                members = np.flatnonzero(labels == c)
+                typ_cache[c] = (members, typicality(z[members], self.n_neighbors))
+            members, typ = typ_cache[c]
+            order = members[np.argsort(-typ, kind="stable")]
+            pick = int(order[~taken[order]][0])
+            chosen.append(pick)
+            taken[pick] = True
+            covered[c] += 1
+            remaining[c] -= 1
+        return np.asarray(chosen, dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return f"TypiClust(n_neighbors={self.n_neighbors}, max_clusters={self.max_clusters})"
+
+
+def purity_radius(z: np.ndarray, n_classes: int, purity: float, seed: int) -> float:
+    """ProbCover's delta: the largest ball radius at which a ``purity`` share of the balls hold a single
+    k-means cluster. A ball around x is pure iff it is smaller than the distance from x to the nearest
+    point of another cluster, so delta is that distance's (1 - purity) quantile."""
+    from latal.neighbors import NeighborIndex
+
+    labels = _kmeans(z, n_classes, seed)
+    d_other = np.empty(z.shape[0])
+    for c in np.unique(labels):
+        inside = labels == c
+        if inside.all():
+            return float("inf")
+        d, _ = NeighborIndex(z[~inside]).query(z[inside], 1, return_distance=True)
+        d_other[inside] = d[:, 0]
+    return float(np.quantile(d_other, 1.0 - purity))
+
+
+class ProbCover(Strategy):
+    """ProbCover: greedy maximum coverage of the pool by balls of radius delta around the queried points
+    (and the labeled ones): each pick is the point whose ball covers the most still-uncovered points.
+
+    Parameters
+    ----------
+    delta : float or None, default None
+        Ball radius; None chooses it as the paper does, the largest radius keeping ``purity`` of the balls
+        inside one k-means cluster (``n_classes`` clusters).
+    purity : float, default 0.95 (the paper's alpha)
+    """
+
+    description = "ProbCover: greedy max coverage with 95 %-pure balls (cold start)"
+
+    def __init__(self, delta: float | None = None, purity: float = 0.95):
+        if delta is not None and float(delta) <= 0:
+            raise ValueError(f"delta must be positive; got {delta}.")
+        if not 0.0 < float(purity) < 1.0:
+            raise ValueError(f"purity must lie in (0, 1); got {purity}.")
+        self.delta = None if delta is None else float(delta)
+        self.purity = float(purity)
+
+    def graph(self, ctx: QueryContext, seed: int):
+        import scipy.sparse as sp
+        from sklearn.neighbors import NearestNeighbors
+
+        view = ctx.pool
+        z = np.asarray(view.mean, dtype=np.float32)
+
+        def build():
+            delta = self.delta if self.delta is not None else purity_radius(z, view.n_classes, self.purity, seed)
+            nn = NearestNeighbors(radius=delta, algorithm="brute").fit(z)
+            A = nn.radius_neighbors_graph(z, mode="connectivity").tocsr()
+            return delta, A
+
+        return ctx.pool_cached(("probcover", self.delta, self.purity), build)
+
+    def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
+        seed = int(rng.integers(2**31))
+        delta, A = self.graph(ctx, seed)
+        n = A.shape[0]
+        covered = np.zeros(n, dtype=bool)
+        lab = np.asarray(ctx.pool.labeled)
+        if lab.size:
+            covered[A[lab].indices] = True
+        deg = np.asarray(A[:, ~covered].sum(axis=1)).ravel().astype(np.int64)
+        taken = np.zeros(n, dtype=bool)
+        taken[lab] = True
+        chosen: list[int] = []
+        while len(chosen) < k:
+            score = np.where(taken, -1, deg)
+            if score.max() <= 0:  # everything covered: the rest at random, as the paper does
+                rest = np.flatnonzero(~taken)
+                extra = rng.choice(rest, size=k - len(chosen), replace=False)
+                chosen.extend(int(i) for i in extra)
+                break
+            pick = int(np.argmax(score))
+            chosen.append(pick)
+            taken[pick] = True
+            new = A[pick].indices[~covered[A[pick].indices]]
+            covered[new] = True
+            if new.size:
+                deg -= np.asarray(A[:, new].sum(axis=1)).ravel().astype(np.int64)
+        self.last_info_ = {"delta": float(delta), "covered": float(covered.mean())}
+        return np.asarray(chosen, dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return f"ProbCover(delta={self.delta}, purity={self.purity})"
