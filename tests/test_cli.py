@@ -110,3 +110,24 @@ def test_stop_criteria_from_the_command_line(tmp_path, capsys):
     assert [r["n_labeled"] for r in result["rounds"]] == [30, 40, 50]
     assert main(["run", "--quiet", "--stop", "stabilising"]) == 2
     assert "Did you mean stabilizing" in capsys.readouterr().err
+
+
+def test_preset_fills_what_the_command_line_leaves_open(capsys):
+    from latal.cli import build_parser, resolve_preset
+
+    parse = lambda *a: build_parser().parse_args(["run", *a])  # noqa: E731
+    assert resolve_preset(parse()) == {"encoder": "pca", "learner": "mlp", "strategy": "margin",
+                                       "initial_strategy": "random", "refine": None}
+    p = resolve_preset(parse("--preset", "label-efficient", "--learner", "mlp"))
+    assert p == {"encoder": "conv_vae", "refine": "umap", "initial_strategy": "probcover", "strategy": "probcover",
+                 "learner": "mlp"}
+    assert main(["run", "--quiet", "--preset", "label-sparse"]) == 2
+    assert "unknown preset" in capsys.readouterr().err
+
+
+def test_semi_supervised_learner_and_cold_start_from_the_command_line(tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["run", "--quiet", "--initial", "10", "--initial-strategy", "probcover", "--learner", "label_spreading",
+                 "--strategy", "margin", "--batch", "10", "--rounds", "1", "--json", str(out)]) == 0
+    rounds = json.loads(out.read_text())["rounds"]
+    assert rounds[0]["accuracy"] > 0.8  # 10 well-spread labels on digits, spread over the pool

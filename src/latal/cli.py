@@ -31,6 +31,22 @@ def _round_row(rec: dict) -> list[str]:
 
 
 HEADER = ["round", "labels", "accuracy", "fit_s", "score_s", "select_s", "round_s"]
+#: options a --preset may fill (an option given on the command line wins) and their plain defaults
+_DEFAULTS = {"encoder": "pca", "learner": "mlp", "strategy": "margin", "initial_strategy": "random", "refine": None}
+_PRESETTABLE = tuple(_DEFAULTS)
+
+
+def resolve_preset(args) -> dict:
+    """Encoder, refinement, learner and strategies for ``latal run``: what the command line gives, else the
+    ``--preset``'s, else the plain defaults."""
+    from latal.experiment import PRESETS
+
+    chosen = {k: getattr(args, k) for k in _PRESETTABLE}
+    if args.preset:
+        if args.preset not in PRESETS:
+            raise ValueError(f"unknown preset {args.preset!r}; use one of {sorted(PRESETS)}.")
+        chosen = {k: v if v is not None else PRESETS[args.preset].get(k) for k, v in chosen.items()}
+    return {k: v if v is not None else _DEFAULTS[k] for k, v in chosen.items()}
 
 
 def cmd_run(args) -> int:
@@ -38,9 +54,11 @@ def cmd_run(args) -> int:
 
     from latal.experiment import ExperimentConfig, run_experiment
 
+    chosen = resolve_preset(args)
     cfg = ExperimentConfig(
-        dataset=args.dataset, data_dir=args.data_dir, encoder=args.encoder, learner=args.learner,
-        strategy=args.strategy, initial_strategy=args.initial_strategy, initial=args.initial,
+        dataset=args.dataset, data_dir=args.data_dir, encoder=chosen["encoder"], learner=chosen["learner"],
+        strategy=chosen["strategy"], initial_strategy=chosen["initial_strategy"], refine=chosen["refine"],
+        initial=args.initial,
         batch=args.batch, rounds=args.rounds, seed=args.seed, pool_size=args.pool_size,
         test_fraction=args.test_fraction, device=args.device, use_cache=not args.no_cache,
         stopping=tuple(args.stop or ()), halt_on_stop=args.halt_on_stop,
@@ -62,7 +80,8 @@ def cmd_run(args) -> int:
     how = "read from cache" if result["timing"].get("encoder_cached") else "fit+encode"
     print(f"# {d['name']}: pool {d['pool']}, test {d['test']}, latent dim {d['latent_dim']}; "
           f"encoder {cfg.encoder} ({how} {result['timing']['encode_seconds']:.1f}s), "
-          f"learner {cfg.learner}, strategy {cfg.strategy}, seed {cfg.seed}")
+          f"{'refined by ' + cfg.refine + ', ' if cfg.refine else ''}learner {cfg.learner}, "
+          f"initial {cfg.initial_strategy}, strategy {cfg.strategy}, seed {cfg.seed}")
     print(_table(rows, HEADER))
     for spec in cfg.stopping:
         name = parse_spec(spec)[0]
@@ -160,10 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="digits (embedded, default), mnist, fashion-mnist, a .npy/.npz file or an image folder")
     r.add_argument("--data-dir", default=None,
                    help="folder holding mnist/ and fashion-mnist/ IDX files (default: $LATAL_DATA, else download)")
-    r.add_argument("--encoder", default="pca", help="encoder spec, e.g. pca or pca:n_components=30 (see `latal encoders`)")
-    r.add_argument("--learner", default="mlp", help="learner spec, e.g. mlp or mlp:epochs=30 (see `latal learners`)")
-    r.add_argument("--strategy", default="margin", help="strategy spec (see `latal strategies`)")
-    r.add_argument("--initial-strategy", default="random", help="strategy for the first batch (needs no labels)")
+    r.add_argument("--preset", default=None,
+                   help="label-efficient: conv_vae latents refined by UMAP, ProbCover selection, label spreading "
+                        "(explicit options below override it)")
+    r.add_argument("--encoder", default=None, help="encoder spec, e.g. pca (default) or pca:n_components=30 (see `latal encoders`)")
+    r.add_argument("--refine", default=None, help="refine the latents before the loop: umap (pip install 'latal[refine]')")
+    r.add_argument("--learner", default=None, help="learner spec, e.g. mlp (default) or label_spreading (see `latal learners`)")
+    r.add_argument("--strategy", default=None, help="strategy spec (default margin; see `latal strategies`)")
+    r.add_argument("--initial-strategy", default=None,
+                   help="strategy for the first batch (needs no labels; default random; probcover, typiclust, ...)")
     r.add_argument("--initial", type=int, default=100, help="size of the first batch (default 100)")
     r.add_argument("--batch", type=int, default=100, help="labels per round (default 100)")
     r.add_argument("--rounds", type=int, default=10, help="query rounds after the first batch (default 10)")

@@ -49,6 +49,15 @@ class ExperimentConfig:
         return asdict(self)
 
 
+#: named bundles of settings, chosen by measurement (BENCHMARKS.md, "Label efficiency")
+PRESETS: dict[str, dict] = {
+    "label-efficient": {
+        "encoder": "conv_vae", "refine": "umap", "initial_strategy": "probcover", "strategy": "probcover",
+        "learner": "label_spreading",
+    },
+}
+
+
 def _build(registry, spec: str, device: str):
     name, _ = parse_spec(spec)
     extra = {"device": device} if "device" in registry.entry(name).parameters() else {}

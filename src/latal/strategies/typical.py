@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from latal.strategies.base import QueryContext, Strategy
+from latal.strategies.base import QueryContext, Strategy, _root
+
+#: delta-ball graphs of recent pools (ProbCover), keyed by the latent matrix
+_BALLS: dict = {}
 
 
 def _kmeans(z: np.ndarray, k: int, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     if k <= 50:
-        return KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(z)
+        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(z)
     return MiniBatchKMeans(n_clusters=k, n_init=1, batch_size=4096, random_state=seed).fit_predict(z)
 
 
@@ -115,32 +118,37 @@ class ProbCover(Strategy):
 
     description = "ProbCover: greedy max coverage with 95 %-pure balls (cold start)"
 
-    def __init__(self, delta: float | None = None, purity: float = 0.95):
+    def __init__(self, delta: float | None = None, purity: float = 0.95, random_state: int = 0):
         if delta is not None and float(delta) <= 0:
             raise ValueError(f"delta must be positive; got {delta}.")
         if not 0.0 < float(purity) < 1.0:
             raise ValueError(f"purity must lie in (0, 1); got {purity}.")
         self.delta = None if delta is None else float(delta)
         self.purity = float(purity)
+        self.random_state = int(random_state)
 
-    def graph(self, ctx: QueryContext, seed: int):
-        import scipy.sparse as sp
+    def graph(self, ctx: QueryContext):
+        """``(delta, A)``: the radius and the delta-ball graph (CSR), once per pool latent matrix and
+        process (the k-means behind delta is seeded by ``random_state``, so runs with different query
+        seeds share it)."""
         from sklearn.neighbors import NearestNeighbors
 
         view = ctx.pool
+        root = _root(view.mean)
+        key = (id(root), root.shape, self.delta, self.purity, self.random_state)
+        hit = _BALLS.get(key)
+        if hit is not None and hit[0] is root:
+            return hit[1]
         z = np.asarray(view.mean, dtype=np.float32)
-
-        def build():
-            delta = self.delta if self.delta is not None else purity_radius(z, view.n_classes, self.purity, seed)
-            nn = NearestNeighbors(radius=delta, algorithm="brute").fit(z)
-            A = nn.radius_neighbors_graph(z, mode="connectivity").tocsr()
-            return delta, A
-
-        return ctx.pool_cached(("probcover", self.delta, self.purity), build)
+        delta = self.delta if self.delta is not None else purity_radius(z, view.n_classes, self.purity, self.random_state)
+        A = NearestNeighbors(radius=delta, algorithm="brute").fit(z).radius_neighbors_graph(z, mode="connectivity").tocsr()
+        if len(_BALLS) >= 2:
+            _BALLS.pop(next(iter(_BALLS)))
+        _BALLS[key] = (root, (delta, A))
+        return delta, A
 
     def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
-        seed = int(rng.integers(2**31))
-        delta, A = self.graph(ctx, seed)
+        delta, A = self.graph(ctx)
         n = A.shape[0]
         covered = np.zeros(n, dtype=bool)
         lab = np.asarray(ctx.pool.labeled)

@@ -1,0 +1,138 @@
+"""Learners that use the unlabeled pool, cold-start selection, the latent refinement."""
+
+import numpy as np
+import pytest
+
+from latal import Pool
+from latal.learners import LabelSpreading, SelfTraining, make_learner
+from latal.learners.semi import knn_graph, spread_labels
+from latal.strategies import QueryContext, make_strategy
+from latal.strategies.typical import ProbCover, TypiClust, purity_radius
+
+
+def _moons(n=600, seed=0):
+    from sklearn.datasets import make_moons
+
+    z, y = make_moons(n_samples=n, noise=0.05, random_state=seed)
+    return z.astype(np.float32), y
+
+
+def test_knn_graph_is_symmetric_weighted_and_cached():
+    z, _ = _moons()
+    W, index = knn_graph(z, 8)
+    assert (abs(W - W.T) > 1e-12).nnz == 0 and W.diagonal().sum() == 0
+    assert W.data.min() > 0 and W.data.max() <= 1.0
+    assert (np.diff(W.indptr) >= 8).all()  # every node keeps at least its own k neighbours
+    assert knn_graph(z, 8)[0] is W  # the same latents: the same graph, not rebuilt
+
+
+def test_label_spreading_follows_the_manifold_where_a_plain_learner_cannot():
+    z, y = _moons()
+    pool = Pool(z, ["a", "b"])
+    seeds = np.array([np.flatnonzero(y == 0)[0], np.flatnonzero(y == 1)[0]])
+    pool.add_labels(seeds, y[seeds])
+    Z, yl = pool.labeled_data()
+    ls = LabelSpreading(n_neighbors=8).fit(Z, yl, n_classes=2, pool=pool.view())
+    assert (ls.transductive_proba().argmax(1) == y).mean() > 0.98
+    test, yt = _moons(300, seed=1)
+    assert ls.score(test, yt) > 0.97
+    assert make_learner("logistic").fit(Z, yl, n_classes=2).score(test, yt) < 0.9
+    proba = ls.predict_proba(test)
+    assert np.allclose(proba.sum(1), 1) and proba.shape == (300, 2)
+
+
+def test_spread_labels_balances_classes_and_handles_unreached_nodes():
+    import scipy.sparse as sp
+
+    # a path 0-1-2-3 plus an isolated node 4
+    W = sp.csr_matrix(np.array([[0, 1, 0, 0, 0], [1, 0, 1, 0, 0], [0, 1, 0, 1, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]], float))
+    F = spread_labels(W, np.array([0, 0, -1, 1, -1]), 2, alpha=0.9)
+    assert F[1].argmax() == 0 and F[2].argmax() == 1  # two class-0 seeds weigh as much as one class-1 seed
+    assert np.allclose(F[4], 0.5)
+
+
+def test_self_training_uses_pseudo_labels():
+    z, y = _moons(800)
+    pool = Pool(z, ["a", "b"])
+    seeds = np.concatenate([np.flatnonzero(y == 0)[:2], np.flatnonzero(y == 1)[:2]])
+    pool.add_labels(seeds, y[seeds])
+    Z, yl = pool.labeled_data()
+    st = SelfTraining(base="random_forest", threshold=0.9, random_state=0).fit(Z, yl, 2, pool=pool.view())
+    test, yt = _moons(300, seed=2)
+    alone = make_learner("random_forest", random_state=0).fit(Z, yl, n_classes=2).score(test, yt)
+    assert st.n_pseudo_ > 500 and st.score(test, yt) > 0.95 > alone
+    again = SelfTraining(base="random_forest", threshold=0.9, random_state=0).fit(Z, yl, 2, pool=pool.view())
+    assert np.array_equal(st.predict_proba(test), again.predict_proba(test))
+    with pytest.raises(ValueError, match="teacher"):
+        SelfTraining(teacher="oracle").fit(Z, yl, 2, pool=pool.view())
+
+
+def _blobs(n_per=200, k=6, seed=0, spread=8.0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, spread, (k, 5))
+    y = np.repeat(np.arange(k), n_per)
+    return (centres[y] + rng.normal(size=(k * n_per, 5))).astype(np.float32), y
+
+
+@pytest.mark.parametrize("strategy", [TypiClust(), ProbCover()])
+def test_cold_start_covers_every_cluster_with_one_label_each(strategy):
+    z, y = _blobs()
+    pool = Pool(z, [str(i) for i in range(6)])
+    chosen = strategy.select(QueryContext(pool=pool.view()), 6, 0)
+    assert sorted(y[chosen].tolist()) == list(range(6))
+    pool.add_labels(chosen, y[chosen])
+    more = strategy.select(QueryContext(pool=pool.view()), 6, 1)
+    if isinstance(strategy, TypiClust):  # one label per blob already: the next 6 again hit every blob
+        assert sorted(y[more].tolist()) == list(range(6))
+    else:  # 95 %-pure balls are as wide as the blobs here: six of them cover the pool
+        assert strategy.last_info_["covered"] == 1.0
+
+
+def test_probcover_with_small_balls_keeps_picking_uncovered_points():
+    z, y = _blobs()
+    pool = Pool(z, [str(i) for i in range(6)])
+    s = ProbCover(delta=2.0)
+    first = s.select(QueryContext(pool=pool.view()), 6, 0)
+    pool.add_labels(first, y[first])
+    more = s.select(QueryContext(pool=pool.view()), 10, 1)
+    # greedy coverage, checked by brute force: the next pick's ball holds the most still-uncovered points
+    d = np.sqrt(((z[:, None] - z[None]) ** 2).sum(-1))
+    uncovered = d[:, first].min(axis=1) >= 2.0
+    gain = ((d < 2.0) & uncovered[None, :]).sum(axis=1)
+    gain[first] = -1
+    assert gain[more[0]] == gain.max() and s.last_info_["covered"] < 1.0
+
+
+def test_typiclust_picks_the_densest_point_of_a_cluster():
+    rng = np.random.default_rng(0)
+    core = rng.normal(0, 0.1, (50, 2))
+    halo = rng.normal(0, 2.0, (50, 2))
+    z = np.vstack([core, halo]).astype(np.float32)
+    chosen = TypiClust(min_cluster_size=1).select(QueryContext(pool=Pool(z, ["a", "b"]).view()), 1, 0)
+    assert chosen[0] < 50
+
+
+def test_probcover_radius_keeps_the_balls_pure():
+    z, y = _blobs(spread=10.0)
+    delta = purity_radius(z, 6, 0.95, 0)
+    d = np.sqrt(((z[:, None] - z[None]) ** 2).sum(-1))
+    pure = [(y[d[i] < delta] == y[i]).all() for i in range(len(z))]
+    assert np.mean(pure) >= 0.95 and delta > 1.0
+    info = ProbCover().select(QueryContext(pool=Pool(z, [str(i) for i in range(6)]).view()), 3, 0)
+    assert len(info) == 3
+
+
+def test_umap_refinement_is_cached_and_separates_blobs(tmp_path):
+    pytest.importorskip("umap")
+    from latal.encoders.base import Latent
+    from latal.encoders.refine import refine_latents
+
+    z, y = _blobs(n_per=100, k=4)
+    pool, test, info = refine_latents("umap:n_components=2,n_neighbors=10", Latent(z), Latent(z[:20]),
+                                      base_key="k1", cache_dir=tmp_path)
+    assert pool.mean.shape == (400, 2) and test.mean.shape == (20, 2) and not info["refine_cached"]
+    again, _, info2 = refine_latents("umap:n_components=2,n_neighbors=10", Latent(z), None, base_key="k1",
+                                     cache_dir=tmp_path)
+    assert info2["refine_cached"] and np.array_equal(again.mean, pool.mean)
+    from sklearn.neighbors import KNeighborsClassifier
+    assert KNeighborsClassifier(5).fit(pool.mean, y).score(pool.mean, y) > 0.99
