@@ -210,7 +210,29 @@ def main(argv=None) -> int:
     ap.add_argument("--learner", default="mlp")
     ap.add_argument("--out", default="benchmarks/results/speed.json")
     ap.add_argument("--png", default="benchmarks/results/speed.png")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                    help="no timing: combine the results of earlier runs (e.g. a 4M run with fewer strategies), "
+                         "then write --out, the table and the plot")
     args = ap.parse_args(argv)
+    if args.merge:
+        import json
+
+        results = {"ours": [], "round": [], "peers": [], "fit": []}
+        ident = {"ours": lambda r: (r["n"], r["strategy"]), "round": lambda r: r["n"],
+                 "peers": lambda r: (r["n"], r["peer"]), "fit": lambda r: r["n"]}
+        merged: dict = {key: {} for key in results}
+        for path in args.merge:  # a later file's measurement of the same thing replaces an earlier one
+            part = json.loads(Path(path).read_text())["results"]
+            for key in results:
+                for r in part.get(key, []):
+                    merged[key][ident[key](r)] = r
+        results = {key: list(v.values()) for key, v in merged.items()}
+        results["slopes"] = slopes(results)
+        results["versions"] = versions()
+        write_json(args.out, "speed", args, results=results)
+        report(results)
+        plot(results, args.png)
+        return 0
     results = {"ours": [], "round": [], "peers": [], "fit": []}
     last_peer: dict = {}
     for n in args.sizes:
