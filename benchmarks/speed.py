@@ -226,12 +226,7 @@ def main(argv=None) -> int:
             for key in results:
                 for r in part.get(key, []):
                     merged[key][ident[key](r)] = r
-        results = {key: list(v.values()) for key, v in merged.items()}
-        results["slopes"] = slopes(results)
-        results["versions"] = versions()
-        write_json(args.out, "speed", args, results=results)
-        report(results)
-        plot(results, args.png)
+        finish({key: list(v.values()) for key, v in merged.items()}, args)
         return 0
     results = {"ours": [], "round": [], "peers": [], "fit": []}
     last_peer: dict = {}
@@ -294,12 +289,17 @@ def main(argv=None) -> int:
                   f"overlap {overlap:.2f}", file=sys.stderr)
             write_json(args.out, "speed", args, results=results)
         del z, y, pool, learner
+    finish(results, args)
+    return 0
+
+
+def finish(results: dict, args) -> None:
+    """Slopes and versions added; JSON, table and plot written."""
     results["slopes"] = slopes(results)
     results["versions"] = versions()
     write_json(args.out, "speed", args, results=results)
     report(results)
     plot(results, args.png)
-    return 0
 
 
 def slopes(results) -> dict:

@@ -67,6 +67,26 @@ class NeighborIndex:
         return idx
 
 
+    def others(self, data: np.ndarray, k: int, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+        """For every item of the indexed ``data``: its ``k`` nearest *other* items, ``(dist, idx)`` of shape
+        (n, k), nearest first. The item itself is dropped (or, when duplicates push it out of the
+        ``k + 1`` found, the farthest of them); ``idx`` is -1 (and ``dist`` 0) where HNSW found too few."""
+        n = data.shape[0]
+        k = int(min(k, n - 1))
+        dist = np.zeros((n, k))
+        idx = np.full((n, k), -1, dtype=np.int64)
+        for s in range(0, n, chunk):
+            d, i = self.query(data[s : s + chunk], k + 1, return_distance=True)
+            own = i == np.arange(s, s + i.shape[0])[:, None]
+            drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
+            keep = np.ones_like(own)
+            keep[np.arange(i.shape[0]), drop] = False
+            i = i[keep].reshape(-1, k)
+            dist[s : s + i.shape[0]] = np.where(i >= 0, d[keep].reshape(-1, k), 0.0)
+            idx[s : s + i.shape[0]] = i
+        return dist, idx
+
+
 def default_backend(n: int, exact_limit: int = 200_000) -> str:
     """``exact`` up to ``exact_limit`` items (or without FAISS), ``hnsw`` above: an all-items k-NN query is
     O(n^2) exact (hours at a million items) and about O(n log n) through HNSW."""

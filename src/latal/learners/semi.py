@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from latal._memo import cached_by_array
 from latal.exceptions import DataError
 from latal.learners.base import Learner
 
 #: kNN graphs of recent pools, keyed by the latent matrix they were built on (rounds share one graph)
 _GRAPHS: dict = {}
-
-
-def _root(arr: np.ndarray) -> np.ndarray:
-    while isinstance(arr.base, np.ndarray):
-        arr = arr.base
-    return arr
 
 
 def knn_graph(X: np.ndarray, n_neighbors: int = 10, index: str = "auto", chunk: int = 65536):
@@ -32,37 +27,22 @@ def knn_graph(X: np.ndarray, n_neighbors: int = 10, index: str = "auto", chunk: 
 
     from latal.neighbors import NeighborIndex, default_backend
 
-    root = _root(X)
-    key = (id(root), X.shape, int(n_neighbors), index)
-    hit = _GRAPHS.get(key)
-    if hit is not None and hit[0] is root:
-        return hit[1], hit[2]
-    n = X.shape[0]
-    k = int(min(n_neighbors, n - 1))
-    nn = NeighborIndex(X, default_backend(n) if index == "auto" else index)
-    dist = np.empty((n, k))
-    idx = np.empty((n, k), dtype=np.int64)
-    for s in range(0, n, chunk):
-        d, i = nn.query(X[s : s + chunk], k + 1, return_distance=True)
-        own = i == np.arange(s, s + i.shape[0])[:, None]
-        # drop the item itself (or, if duplicates pushed it out, the farthest neighbour)
-        drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
-        keep = np.ones_like(own)
-        keep[np.arange(i.shape[0]), drop] = False
-        dist[s : s + i.shape[0]] = d[keep].reshape(-1, k)
-        idx[s : s + i.shape[0]] = i[keep].reshape(-1, k)
-    valid = idx >= 0
-    scale = np.maximum(dist[:, -1], 1e-12)
-    w = np.exp(-(dist ** 2) / (scale[:, None] * scale[np.where(valid, idx, 0)]))
-    rows = np.repeat(np.arange(n), k)
-    W = sp.csr_matrix((w[valid], (rows[valid.ravel()], idx[valid])), shape=(n, n))
-    W = W.maximum(W.T).tocsr()  # symmetric: an edge if either end lists the other
-    W.setdiag(0)
-    W.eliminate_zeros()
-    if len(_GRAPHS) >= 2:
-        _GRAPHS.pop(next(iter(_GRAPHS)))
-    _GRAPHS[key] = (root, W, nn)
-    return W, nn
+    def build():
+        n = X.shape[0]
+        k = int(min(n_neighbors, n - 1))
+        nn = NeighborIndex(X, default_backend(n) if index == "auto" else index)
+        dist, idx = nn.others(X, k, chunk)
+        valid = idx >= 0
+        scale = np.maximum(dist[:, -1], 1e-12)
+        w = np.exp(-(dist ** 2) / (scale[:, None] * scale[np.where(valid, idx, 0)]))
+        rows = np.repeat(np.arange(n), k)
+        W = sp.csr_matrix((w[valid], (rows[valid.ravel()], idx[valid])), shape=(n, n))
+        W = W.maximum(W.T).tocsr()  # symmetric: an edge if either end lists the other
+        W.setdiag(0)
+        W.eliminate_zeros()
+        return W, nn
+
+    return cached_by_array(_GRAPHS, X, (int(n_neighbors), index), build, keep=2)
 
 
 def spread_labels(W, labels: np.ndarray, n_classes: int, alpha: float = 0.99, max_iter: int = 100,

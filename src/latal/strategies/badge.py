@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from latal.strategies.base import Needs, QueryContext, Strategy
+from latal.strategies.base import Needs, QueryContext, Strategy, subsample_unlabeled
+from latal.strategies.distances import row_sq_norms
 
 
 def gradient_factors(proba: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -22,20 +23,11 @@ def gradient_factors(proba: np.ndarray, features: np.ndarray) -> tuple[np.ndarra
     return a, np.asarray(features, dtype=np.float32)
 
 
-def _row_sq_norms(x: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
-    """Squared row norms in float64, a block of rows at a time (no float64 copy of ``x``)."""
-    out = np.empty(x.shape[0])
-    for s in range(0, x.shape[0], chunk):
-        b = x[s : s + chunk].astype(np.float64)
-        out[s : s + chunk] = np.einsum("ij,ij->i", b, b)
-    return out
-
-
 def kmeans_pp_factored(a: np.ndarray, h: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """k-means++ seeding on ``g_i = a_i (x) h_i`` without forming ``g``: the first centre is the largest
     gradient, each next one is drawn with probability proportional to its squared distance to the
     nearest centre so far (one running vector; O(n (C + H)) per centre, O(n) extra memory)."""
-    norm_g = _row_sq_norms(a) * _row_sq_norms(h)
+    norm_g = row_sq_norms(a) * row_sq_norms(h)
 
     def sq_dist_to(c: int) -> np.ndarray:
         dot = (a @ a[c]).astype(np.float64) * (h @ h[c]).astype(np.float64)
@@ -82,9 +74,7 @@ class BADGE(Strategy):
         self.subsample = None if subsample is None else int(subsample)
 
     def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
-        cand = np.asarray(ctx.pool.unlabeled)
-        if self.subsample is not None and self.subsample < cand.size:
-            cand = np.sort(rng.choice(cand, size=max(k, self.subsample), replace=False))
+        cand = subsample_unlabeled(ctx, self.subsample, k, rng)
         proba, feats = ctx.proba_and_features(cand)
         a, h = gradient_factors(proba, feats)
         return cand[kmeans_pp_factored(a, h, k, rng)]

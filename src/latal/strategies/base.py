@@ -7,6 +7,7 @@ from enum import Flag, auto
 
 import numpy as np
 
+from latal._memo import cached_by_array
 from latal._validation import as_rng, check_finite, check_k
 from latal.exceptions import DataError, EmptyPoolError, MissingRequirementError
 from latal.pool import PoolView
@@ -83,21 +84,16 @@ class QueryContext:
         """``compute()`` once per pool latent matrix (the same array across the rounds of a run), kept in
         :attr:`cache` under ``key``. For quantities that depend on the latents only (densities, clusters,
         neighbour indexes)."""
-        root = _root(self.pool.mean)
-        full_key = (*key, id(root), root.shape)
-        cached = self.cache.get(full_key)
-        if cached is not None and cached[0] is root:
-            return cached[1]
-        value = compute()
-        self.cache[full_key] = (root, value)  # holding root keeps its id from being reused
-        return value
+        return cached_by_array(self.cache, self.pool.mean, key, compute)
 
 
-def _root(arr: np.ndarray) -> np.ndarray:
-    """The array a chain of numpy views was taken from."""
-    while isinstance(arr.base, np.ndarray):
-        arr = arr.base
-    return arr
+def subsample_unlabeled(ctx: QueryContext, size: int | None, k: int, rng: np.random.Generator) -> np.ndarray:
+    """The unlabeled pool indices, or a sorted random ``max(k, size)`` of them when ``size`` is smaller
+    (strategies whose scoring is too costly for the whole pool: BADGE, MC dropout, BatchBALD)."""
+    cand = np.asarray(ctx.pool.unlabeled)
+    if size is not None and size < cand.size:
+        cand = np.sort(rng.choice(cand, size=max(k, size), replace=False))
+    return cand
 
 
 def validate_view(view: PoolView, ctx: QueryContext | None = None) -> None:
@@ -114,15 +110,17 @@ def validate_view(view: PoolView, ctx: QueryContext | None = None) -> None:
     for name, arr in (("latent mean", mean), ("latent log_var", view.log_var)):
         if arr is None:
             continue
-        key = ("_finite", id(_root(arr)), arr.shape)
-        if ctx is not None and ctx.cache.get(key, (None,))[0] is _root(arr):
-            continue
-        try:
-            check_finite(arr, f"pool {name}")
-        except DataError as exc:
-            raise DataError(f"{exc} Re-encode the data.") from None
-        if ctx is not None:
-            ctx.cache[key] = (_root(arr),)
+        def scan(arr=arr, name=name):
+            try:
+                check_finite(arr, f"pool {name}")
+            except DataError as exc:
+                raise DataError(f"{exc} Re-encode the data.") from None
+            return True
+
+        if ctx is None:
+            scan()
+        else:
+            cached_by_array(ctx.cache, arr, ("_finite",), scan)
 
 
 class Strategy:

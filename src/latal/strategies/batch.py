@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from latal._validation import check_fraction
-from latal.strategies.base import _root
+from latal._memo import cached_by_array
 from latal.strategies.distances import check_metric, max_distance_bound, point_to_set
 
 
@@ -136,15 +136,9 @@ class GreedyDiversity(BatchRule):
             unit = mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
         d_max = 1.0
         if self.distance != "jdiv":  # depends on the pool only: once per pool
-            root = _root(scored.mean)
-            key = ("max_distance_bound", self.distance, id(root), root.shape)
-            hit = scored.cache.get(key) if scored.cache is not None else None
-            if hit is not None and hit[0] is root:
-                d_max = hit[1]
-            else:
-                d_max = max_distance_bound(self.distance, scored.mean)
-                if scored.cache is not None:
-                    scored.cache[key] = (root, d_max)
+            d_max = cached_by_array(scored.cache if scored.cache is not None else {}, scored.mean,
+                                    ("max_distance_bound", self.distance),
+                                    lambda: max_distance_bound(self.distance, scored.mean))
         u = scored.uncertainty if scored.uncertainty is not None else np.zeros(idx.shape[0])
         r = scored.representativeness if scored.representativeness is not None else np.zeros(idx.shape[0])
         static = self.alpha * u + self.beta * r

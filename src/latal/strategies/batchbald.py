@@ -14,7 +14,7 @@ import numpy as np
 
 from latal.strategies.base import Needs, QueryContext, Strategy
 from latal.strategies.batch import top_k
-from latal.strategies.bayesian import _entropy, bald
+from latal.strategies.bayesian import _entropy, bald, mc_samples
 
 
 def _joint_entropies(P: np.ndarray, q: np.ndarray | None, probs: np.ndarray, chunk: int = 256) -> np.ndarray:
@@ -115,11 +115,7 @@ class BatchBALD(Strategy):
         self.candidates = None if candidates is None else int(candidates)
 
     def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
-        cand = np.asarray(ctx.pool.unlabeled)
-        if self.subsample is not None and self.subsample < cand.size:
-            cand = np.sort(rng.choice(cand, size=max(k, self.subsample), replace=False))
-        samples = ctx.learner.predict_proba_samples(ctx.pool.mean[cand], n_samples=self.n_samples,
-                                                    random_state=int(rng.integers(2**31)))
+        cand, samples = mc_samples(ctx, self.subsample, self.n_samples, k, rng)
         if self.candidates is not None and self.candidates < cand.size:
             keep = np.sort(top_k(bald(samples), max(k, self.candidates)))
             cand, samples = cand[keep], samples[:, keep]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from latal.strategies.base import Needs, QueryContext, Strategy
+from latal.strategies.base import Needs, QueryContext, Strategy, subsample_unlabeled
 from latal.strategies.batch import top_k
 
 
@@ -41,6 +41,15 @@ ACQUISITIONS = {"max_entropy": max_entropy, "bald": bald, "variation_ratio": var
                 "least_confident": mc_least_confident}
 
 
+def mc_samples(ctx: QueryContext, subsample: int | None, n_samples: int, k: int, rng: np.random.Generator):
+    """``(candidates, samples)``: the unlabeled items (or a random ``subsample`` of them) and the learner's
+    ``n_samples`` MC-dropout passes over them, shape (T, n, C)."""
+    cand = subsample_unlabeled(ctx, subsample, k, rng)
+    samples = ctx.learner.predict_proba_samples(ctx.pool.mean[cand], n_samples=n_samples,
+                                                random_state=int(rng.integers(2**31)))
+    return cand, samples
+
+
 class MCDropout(Strategy):
     """Top-k by an MC-dropout acquisition.
 
@@ -67,11 +76,7 @@ class MCDropout(Strategy):
         self.description = f"MC dropout ({self.n_samples} passes), {acquisition.replace('_', ' ')}, top-k"
 
     def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
-        cand = np.asarray(ctx.pool.unlabeled)
-        if self.subsample is not None and self.subsample < cand.size:
-            cand = np.sort(rng.choice(cand, size=max(k, self.subsample), replace=False))
-        samples = ctx.learner.predict_proba_samples(ctx.pool.mean[cand], n_samples=self.n_samples,
-                                                    random_state=int(rng.integers(2**31)))
+        cand, samples = mc_samples(ctx, self.subsample, self.n_samples, k, rng)
         scores = ACQUISITIONS[self.acquisition](samples)
         return cand[top_k(scores, k)]
 

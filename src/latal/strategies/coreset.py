@@ -6,6 +6,7 @@ import numpy as np
 
 from latal._validation import check_fraction
 from latal.strategies.base import QueryContext, Strategy
+from latal.strategies.distances import row_sq_norms
 
 
 def min_sq_distances(points: np.ndarray, centres: np.ndarray, chunk_elems: int = 1 << 22) -> np.ndarray:
@@ -57,7 +58,7 @@ def k_center_greedy(points: np.ndarray, labeled_mask: np.ndarray, k: int, n_outl
     import torch
 
     P = _as_tensor(points)
-    sq = torch.from_numpy(_row_sq_norms(points).astype(np.float32))
+    sq = torch.from_numpy(row_sq_norms(points).astype(np.float32))
     chosen: list[int] = []
     if labeled_mask.any():
         dist = torch.from_numpy(min_sq_distances(points, points[labeled_mask]).astype(np.float32))
@@ -82,14 +83,6 @@ def k_center_greedy(points: np.ndarray, labeled_mask: np.ndarray, k: int, n_outl
         torch.minimum(dist, new.clamp_(min=0.0), out=dist)
         dist[nxt] = -1.0
     return np.asarray(chosen, dtype=np.int64)
-
-
-def _row_sq_norms(points: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
-    out = np.empty(points.shape[0])
-    for s in range(0, points.shape[0], chunk):
-        b = np.asarray(points[s : s + chunk], dtype=np.float64)
-        out[s : s + chunk] = np.einsum("ij,ij->i", b, b)
-    return out
 
 
 class CoreSet(Strategy):

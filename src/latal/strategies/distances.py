@@ -52,17 +52,22 @@ def jdiv_point_to_set(mean, log_var, i, diff=None) -> np.ndarray:
     return 0.5 * np.sum((d2 + vi) / var + (d2 + var) / vi - 2.0, axis=1)
 
 
+def row_sq_norms(x: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    """Squared row norms in float64, a block of rows at a time (no float64 copy of ``x``)."""
+    out = np.empty(x.shape[0])
+    for s in range(0, x.shape[0], chunk):
+        b = np.asarray(x[s : s + chunk], dtype=np.float64)
+        out[s : s + chunk] = np.einsum("ij,ij->i", b, b)
+    return out
+
+
 def max_distance_bound(metric: str, mean: np.ndarray) -> float:
     """The thesis's linear-time normaliser: twice the largest distance of a point to the origin
     (squared for the squared Euclidean distance); 1 for the cosine distance, already in [0, 1].
     By the triangle inequality it bounds every Euclidean distance in the data."""
     if metric == "cosine":
         return 1.0
-    r2 = 0.0
-    for s in range(0, mean.shape[0], 1 << 16):  # a block at a time: no float64 copy of the pool
-        b = np.asarray(mean[s : s + (1 << 16)], dtype=np.float64)
-        r2 = max(r2, float(np.einsum("ij,ij->i", b, b).max()))
-    r = float(np.sqrt(r2))
+    r = float(np.sqrt(row_sq_norms(mean).max()))
     bound = 2.0 * r
     if metric == "sqeuclidean":
         bound = bound * bound

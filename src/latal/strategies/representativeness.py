@@ -175,14 +175,9 @@ class KNNDensity(Representativeness):
         if k < 1:
             return np.ones(n)
         index = NeighborIndex(mean, default_backend(n) if self.index == "auto" else self.index)
-        avg = np.empty(n)
-        for s in range(0, n, self.chunk):
-            dist, idx = index.query(mean[s : s + self.chunk], k + 1, return_distance=True)
-            own = idx == np.arange(s, s + idx.shape[0])[:, None]
-            keep = ~own & (idx >= 0)
-            keep[:, -1] &= own.any(axis=1)  # the item itself is usually first; drop it, keep k others
-            avg[s : s + idx.shape[0]] = (dist * keep).sum(axis=1) / np.maximum(keep.sum(axis=1), 1)
-        return _normalise_distance(avg)
+        dist, idx = index.others(mean, k, self.chunk)
+        found = idx >= 0
+        return _normalise_distance(dist.sum(axis=1) / np.maximum(found.sum(axis=1), 1))
 
 
 class KLToPrior(Representativeness):

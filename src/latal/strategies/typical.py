@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from latal.strategies.base import QueryContext, Strategy, _root
+from latal._memo import cached_by_array
+from latal.strategies.base import QueryContext, Strategy
 
 #: delta-ball graphs of recent pools (ProbCover), keyed by the latent matrix
 _BALLS: dict = {}
@@ -134,18 +135,15 @@ class ProbCover(Strategy):
         from sklearn.neighbors import NearestNeighbors
 
         view = ctx.pool
-        root = _root(view.mean)
-        key = (id(root), root.shape, self.delta, self.purity, self.random_state)
-        hit = _BALLS.get(key)
-        if hit is not None and hit[0] is root:
-            return hit[1]
-        z = np.asarray(view.mean, dtype=np.float32)
-        delta = self.delta if self.delta is not None else purity_radius(z, view.n_classes, self.purity, self.random_state)
-        A = NearestNeighbors(radius=delta, algorithm="brute").fit(z).radius_neighbors_graph(z, mode="connectivity").tocsr()
-        if len(_BALLS) >= 2:
-            _BALLS.pop(next(iter(_BALLS)))
-        _BALLS[key] = (root, (delta, A))
-        return delta, A
+
+        def build():
+            z = np.asarray(view.mean, dtype=np.float32)
+            delta = self.delta if self.delta is not None else purity_radius(z, view.n_classes, self.purity,
+                                                                            self.random_state)
+            A = NearestNeighbors(radius=delta, algorithm="brute").fit(z).radius_neighbors_graph(z, mode="connectivity")
+            return delta, A.tocsr()
+
+        return cached_by_array(_BALLS, view.mean, (self.delta, self.purity, self.random_state), build, keep=2)
 
     def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
         delta, A = self.graph(ctx)
