@@ -1,4 +1,5 @@
-"""``latal`` command line: ``latal run``, ``latal strategies``, ``latal encoders``, ``latal learners``."""
+"""``latal`` command line: ``latal run``, ``latal encode``, ``latal label``, ``latal export``, ``latal import``,
+``latal strategies``, ``latal encoders``, ``latal learners``, ``latal stopping``."""
 
 from __future__ import annotations
 
@@ -225,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     from latal.learners import LEARNERS
     from latal.stopping import STOPPING
     from latal.strategies import STRATEGIES
+
+    from latal.app.cli import add_parsers as add_app_parsers
+
+    add_app_parsers(sub)
 
     for name, reg in (("strategies", STRATEGIES), ("encoders", ENCODERS), ("learners", LEARNERS),
                       ("stopping", STOPPING)):

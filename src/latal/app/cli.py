@@ -1,0 +1,146 @@
+"""``latal label``, ``latal export`` and ``latal import``."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def add_parsers(sub) -> None:
+    lab = sub.add_parser(
+        "label", help="label in the browser what the loop selects (a local web app)",
+        description="Start the labeling app on a project database; re-running with the same --db resumes it.")
+    src = lab.add_mutually_exclusive_group()
+    src.add_argument("--images", default=None, help="a folder of images to label (searched one level deep)")
+    src.add_argument("--dataset", default=None,
+                     help="digits (default for a new project), mnist, fashion-mnist, a .npy/.npz file of images")
+    lab.add_argument("--data-dir", default=None, help="folder holding the IDX files of mnist / fashion-mnist")
+    lab.add_argument("--classes", default=None,
+                     help="class names separated by commas (default: the dataset's own, when it has them)")
+    lab.add_argument("--db", required=True, help="the project's SQLite file (created if absent, else resumed)")
+    lab.add_argument("--image-size", type=int, default=None, help="side the encoder resizes --images to (32)")
+    lab.add_argument("--encoder", default=None, help="encoder spec (conv_vae for images >= 16 px, else pca)")
+    lab.add_argument("--refine", default=None, help="refine the latents: umap")
+    lab.add_argument("--learner", default=None, help="learner spec (mlp)")
+    lab.add_argument("--strategy", default=None, help="query strategy (margin)")
+    lab.add_argument("--initial-strategy", default=None,
+                     help="how the first batch is chosen without labels (random: shown at once, while the encoder "
+                          "trains; typiclust, probcover, kmeans wait for the latent space)")
+    lab.add_argument("--batch", type=int, default=None, help="labels per round (20)")
+    lab.add_argument("--budget", type=int, default=None, help="most labels to collect (default: no limit)")
+    lab.add_argument("--retrain-every", type=int, default=None,
+                     help="also retrain after this many new labels, before the batch is done")
+    lab.add_argument("--stop", action="append", metavar="SPEC",
+                     help="stopping criteria the page reports (default stabilizing; `latal stopping`); "
+                          "--stop none for none")
+    lab.add_argument("--cv-folds", type=int, default=None, help="folds of the accuracy estimate (5; 0: none)")
+    lab.add_argument("--seed", type=int, default=None, help="seed of every random choice (0)")
+    lab.add_argument("--host", default="127.0.0.1",
+                     help="address to bind (127.0.0.1); any other address requires the token")
+    lab.add_argument("--port", type=int, default=8765, help="port (8765; 0 picks a free one)")
+    lab.add_argument("--token", default=None,
+                     help="access token every request must carry (generated when --host is not local)")
+    lab.add_argument("--lease-seconds", type=float, default=300.0,
+                     help="an item shown to one tab goes back to the queue after this long unused (300)")
+    lab.add_argument("--device", default="auto")
+    lab.add_argument("--init-only", action="store_true",
+                     help="create (or check) the project database and exit, e.g. to `latal import` labels first")
+    lab.set_defaults(func=cmd_label)
+
+    exp = sub.add_parser("export", help="write a project's labels as CSV or JSON",
+                         description="Write item id, source path, label, annotator and time of every labeled item.")
+    exp.add_argument("--db", required=True)
+    exp.add_argument("--format", choices=("csv", "json"), default="csv")
+    exp.add_argument("--out", default=None, help="file to write (default: standard output)")
+    exp.set_defaults(func=cmd_export)
+
+    imp = sub.add_parser("import", help="load existing labels into a project",
+                         description="Load labels from a CSV (columns label and item or source) or a JSON file, "
+                                     "in one transaction. A running app picks them up at once.")
+    imp.add_argument("file")
+    imp.add_argument("--db", required=True)
+    imp.add_argument("--annotator", default="import", help="name recorded with the imported labels")
+    imp.add_argument("--overwrite", action="store_true", help="replace labels that differ from the file's")
+    imp.set_defaults(func=cmd_import)
+
+
+def cmd_label(args) -> int:
+    from latal.app.project import LabelSettings, build_session, open_or_create, parse_classes
+    from latal.app.server import create_app, is_loopback, make_server, new_token
+
+    stop = args.stop
+    if stop is not None and [s.lower() for s in stop] == ["none"]:
+        stop = []
+    values = {"encoder": args.encoder, "refine": args.refine, "learner": args.learner, "strategy": args.strategy,
+              "initial_strategy": args.initial_strategy, "batch": args.batch, "budget": args.budget,
+              "seed": args.seed, "stop": stop, "retrain_every": args.retrain_every, "cv_folds": args.cv_folds}
+    settings = LabelSettings(db=args.db, images=args.images, dataset=args.dataset, data_dir=args.data_dir,
+                             classes=parse_classes(args.classes) if args.classes else None,
+                             image_size=args.image_size, values=values)
+    store, ds, sources, notes = open_or_create(settings)
+    for note in notes:
+        print(f"latal: {note}", flush=True)
+    session, images = build_session(store, ds, sources, device=args.device, lease_seconds=args.lease_seconds,
+                                    status=lambda msg: print(f"latal: {msg}", flush=True))
+    if args.init_only:
+        store.close()
+        return 0
+    token = args.token
+    if not is_loopback(args.host) and token is None:
+        token = new_token()
+    app = create_app(session, images, token=token, host=args.host)
+    server = make_server(app, args.host, args.port)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    url = f"http://{shown}:{server.server_port}/" + (f"?token={token}" if token else "")
+    print(f"latal: labeling {store.n_items} items, classes {store.classes}", flush=True)
+    print(f"latal: open {url}", flush=True)
+    if token and args.token is None:
+        print(f"latal: access token (required on a non-local address): {token}", flush=True)
+    session.start()
+
+    def shutdown(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        session.close()
+        n = len(store.state().labels)
+        store.close()
+        print(f"latal: stopped; {n} labels are in {Path(args.db)}", file=sys.stderr, flush=True)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from latal.app.store import ProjectStore
+    from latal.app.transfer import export_text
+
+    store = ProjectStore.open(args.db)
+    text = export_text(store, args.format)
+    store.close()
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"latal: wrote {text.count(chr(10)) - 1 if args.format == 'csv' else 'the'} labels to {args.out}",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_import(args) -> int:
+    from latal.app.store import ProjectStore
+    from latal.app.transfer import import_labels
+
+    store = ProjectStore.open(args.db)
+    try:
+        counts = import_labels(store, args.file, annotator=args.annotator, overwrite=args.overwrite)
+    finally:
+        store.close()
+    print(f"latal: imported {counts['imported']} labels from {args.file} ({counts['unchanged']} already there, "
+          f"{counts['conflicts_kept']} differing labels kept; --overwrite replaces them)")
+    return 0

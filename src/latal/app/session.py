@@ -1,0 +1,489 @@
+"""The active-learning loop behind the labeling page.
+
+A :class:`LabelingSession` owns the latents, the derived label state, the current query batch and a
+background worker. People ask for work (:meth:`next_items`), label, skip and undo; each of those is
+committed to the :class:`~latal.app.store.ProjectStore` before it is acknowledged. When a batch is
+done (or every ``retrain_every`` labels) the worker refits the learner on the latents, selects the
+next batch and stores it; only then does it spend time on what nobody waits for (the reserve
+batch, the stopping criteria, the cross-validated accuracy estimate). So the next batch is ready a
+fraction of a second after the last label of the previous one.
+
+While the worker is busy, or when other annotators hold every item of the batch, a client is
+handed items of the *reserve*: the next-best items chosen by the previous model, so nobody waits.
+Items are leased to one client at a time; a lease expires after ``lease_seconds`` without a sign of
+life, and the item goes back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from latal.app.store import Event, ProjectStore
+from latal.exceptions import LabelError, LatalError
+from latal.pool import PoolView, _readonly
+from latal.strategies.base import Needs, QueryContext
+
+log = logging.getLogger("latal.app")
+
+
+class Conflict(LatalError):
+    """A well-formed request that the project's state refuses (budget reached, nothing to undo)."""
+
+
+@dataclass
+class SessionSettings:
+    """How the loop behind the page behaves.
+
+    batch : labels per round (the size of each query batch)
+    budget : most labels the project may use (None: the whole pool)
+    retrain_every : also retrain after this many new labels, before the batch is done (None: per batch)
+    reserve : next-best items kept ready beside each batch (None: one more batch)
+    lease_seconds : an item handed to a client comes back to the queue after this long without activity
+    max_wait : seconds a request for work waits for a running retrain before it is given reserve items
+    cv_folds : folds of the cross-validated accuracy estimate after each retrain (0: none)
+    seed : every random choice of the session derives from it
+    """
+
+    batch: int = 20
+    budget: int | None = None
+    retrain_every: int | None = None
+    reserve: int | None = None
+    lease_seconds: float = 300.0
+    max_wait: float = 2.0
+    cv_folds: int = 5
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("batch", "budget", "retrain_every", "reserve"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or int(value) != value or value < (0 if name == "reserve" else 1)):
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if self.lease_seconds <= 0 or self.max_wait < 0 or self.cv_folds < 0 or self.cv_folds == 1:
+            raise ValueError("lease_seconds must be > 0, max_wait >= 0, cv_folds 0 or >= 2.")
+
+
+class LabelingSession:
+    """The state and the worker behind one project's labeling page.
+
+    Parameters
+    ----------
+    store : ProjectStore
+    latents : callable returning ``(mean, log_var)`` arrays for every item, run by the worker (so an
+        encoder can train while the first, random batch is labeled), or the tuple itself
+    learner, strategy, initial_strategy : a Learner and two Strategies (the initial one needs no labels)
+    stopping : stopping criteria, updated after each retrain; the page reports when one fires
+    settings : SessionSettings
+    encoder, inputs : handed to strategies that read them
+    """
+
+    def __init__(self, store: ProjectStore, latents, learner, strategy, initial_strategy, *,
+                 stopping: Sequence = (), settings: SessionSettings | None = None, encoder=None, inputs=None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.store = store
+        self.settings = settings or SessionSettings()
+        self.learner, self.strategy, self.initial_strategy = learner, strategy, initial_strategy
+        if Needs.LEARNER in initial_strategy.needs or Needs.LABELS in initial_strategy.needs:
+            raise LabelError(f"the initial strategy {initial_strategy!r} needs labels; use random, typiclust, "
+                             "probcover, density or kmeans.")
+        self.stopping = list(stopping)
+        self.stop_names = [getattr(c, "name", "") or type(c).__name__ for c in self.stopping]
+        self.encoder, self.inputs = encoder, inputs
+        self.classes = store.classes
+        self.class_index = {c: i for i, c in enumerate(self.classes)}
+        self._latents = latents
+        self.mean = self.log_var = None
+        self._clock = clock
+        self._cond = threading.Condition(threading.RLock())
+        self.state = store.state()
+        self.leases: dict[int, tuple[str, float]] = {}
+        self.round, self.batch, self.reserve = -1, [], []
+        queued = store.latest_queue()
+        if queued is not None:
+            self.round, self.batch, self.reserve = queued
+        self.fit_labels = len(self.state.labels) if queued is not None else 0
+        self.pending = False
+        self.busy = False
+        self.exhausted = False
+        self.status = "preparing the latent space"
+        self.error: str | None = None
+        self.stopped: dict[str, int] = {}
+        for rec in store.rounds():
+            for name, n in (rec.get("stopped") or {}).items():
+                self.stopped.setdefault(name, n)
+        self._cache: dict = {}
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self.round_seconds: list[dict] = []  # per retrain: fit/select seconds and time to publish
+        if queued is None and not (Needs.INPUTS in initial_strategy.needs) and _needs_no_latents(initial_strategy):
+            # a random first batch needs no latent space: the person starts while the encoder trains
+            self._publish(0, self._random_first(), [], {"strategy": repr(initial_strategy), "n_labels": 0})
+
+    # ------------------------------------------------------------------ worker
+    def start(self) -> LabelingSession:
+        self._thread = threading.Thread(target=self._work, name="latal-worker", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until the worker has nothing to do (for tests and scripts)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.pending or self.busy or self.mean is None:
+                if self.error and self.mean is None:
+                    return False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _work(self) -> None:
+        try:
+            latents = self._latents() if callable(self._latents) else self._latents
+            mean, log_var = latents
+            if np.shape(mean)[0] != self.store.n_items:
+                raise LatalError(f"the latents have {np.shape(mean)[0]} rows for {self.store.n_items} items.")
+        except Exception as exc:  # shown on the page; labeling the first batch still works
+            log.error("preparing the latent space failed:\n%s", traceback.format_exc())
+            with self._cond:
+                self.error = f"preparing the latent space failed: {exc}"
+                self.status = "error"
+                self._cond.notify_all()
+            return
+        with self._cond:
+            self.mean = np.asarray(mean, dtype=np.float32)
+            self.log_var = None if log_var is None else np.asarray(log_var, dtype=np.float32)
+            self.status = "idle"
+            if self.round < 0:
+                self.pending = True
+            self._maybe_request_round()
+            self._cond.notify_all()
+        while True:
+            with self._cond:
+                while not (self.pending or self._closing):
+                    self._cond.wait()
+                if self._closing:
+                    return
+                self.pending, self.busy = False, True
+                self.status = "training"
+                labels = {i: lab.label for i, lab in self.state.labels.items()}
+                skipped = set(self.state.skipped)
+                round_ = self.round + 1
+            try:
+                self._run_round(round_, labels, skipped)
+                with self._cond:
+                    self.error = None
+            except Exception as exc:
+                log.error("round %d failed:\n%s", round_, traceback.format_exc())
+                with self._cond:
+                    self.error = f"round {round_} failed: {exc}"
+            finally:
+                with self._cond:
+                    self.busy = False
+                    self.status = "idle"
+                    self._maybe_request_round()
+                    self._cond.notify_all()
+
+    def _view(self, labels: dict[int, str], skipped: set[int]) -> PoolView:
+        lab = np.full(self.store.n_items, -1, dtype=np.int64)
+        if labels:
+            idx = np.fromiter(labels.keys(), dtype=np.int64, count=len(labels))
+            lab[idx] = [self.class_index[c] for c in labels.values()]
+        open_ = lab == -1
+        if skipped:
+            open_[np.fromiter(skipped, dtype=np.int64, count=len(skipped))] = False
+        return PoolView(mean=_readonly(self.mean), log_var=_readonly(self.log_var), labels=_readonly(lab),
+                        labeled=_readonly(np.flatnonzero(lab != -1)), unlabeled=_readonly(np.flatnonzero(open_)),
+                        n_classes=len(self.classes), class_names=tuple(self.classes))
+
+    def _select(self, strategy, view, fitted, k, rng, exclude=()) -> list[int]:
+        if exclude:
+            keep = np.setdiff1d(view.unlabeled, np.asarray(list(exclude), dtype=np.int64), assume_unique=True)
+            view = PoolView(view.mean, view.log_var, view.labels, view.labeled, _readonly(keep), view.n_classes,
+                            view.class_names)
+        k = min(int(k), int(view.unlabeled.size))
+        if k <= 0:
+            return []
+        ctx = QueryContext(pool=view, learner=fitted, encoder=self.encoder, inputs=self.inputs, cache=self._cache)
+        chosen = np.asarray(strategy.select(ctx, k, rng), dtype=np.int64)
+        allowed = np.zeros(view.n, dtype=bool)
+        allowed[view.unlabeled] = True
+        return [int(i) for i in chosen if allowed[i]]  # a wrapper that ignores skips cannot bring one back
+
+    def _run_round(self, round_: int, labels: dict[int, str], skipped: set[int]) -> None:
+        s = self.settings
+        t0 = time.perf_counter()
+        view = self._view(labels, skipped)
+        seeds = np.random.SeedSequence([s.seed, round_])
+        rng = np.random.default_rng(seeds.spawn(1)[0])
+        fitted = None
+        strategy = self.initial_strategy
+        if view.labeled.size:
+            fitted = self._fit(view, int(seeds.generate_state(1)[0]))
+            strategy = self.strategy
+        t_fit = time.perf_counter()
+        batch = self._select(strategy, view, fitted, s.batch, rng)
+        t_sel = time.perf_counter()
+        report = {"strategy": repr(strategy), "n_labels": int(view.labeled.size),
+                  "class_counts": np.bincount(view.labels[view.labeled], minlength=len(self.classes)).tolist(),
+                  "fit_seconds": t_fit - t0, "select_seconds": t_sel - t_fit}
+        self._publish(round_, batch, [], report, n_fit=int(view.labeled.size))
+        published = time.perf_counter()
+        self.round_seconds.append({"round": round_, "fit": t_fit - t0, "select": t_sel - t_fit,
+                                   "publish": published - t0})
+        if not batch:
+            return
+        # what nobody waits for: the reserve, the stopping criteria, the accuracy estimate
+        n_reserve = s.batch if s.reserve is None else s.reserve
+        if n_reserve and not self._superseded():
+            reserve = self._select(strategy, view, fitted, n_reserve, rng, exclude=batch)
+            with self._cond:
+                if self.round == round_:
+                    self.reserve = reserve
+                    self.store.save_queue(round_, batch, reserve, report)
+        extra = {}
+        if fitted is not None and self.stopping:
+            stop_rng = np.random.default_rng([s.seed, 7919])
+            fired = {}
+            for name, criterion in zip(self.stop_names, self.stopping):
+                hit = bool(criterion.update(view, fitted, stop_rng))
+                fired[name] = {"fired": hit, "value": getattr(criterion, "last_value_", None)}
+                if hit:
+                    with self._cond:
+                        self.stopped.setdefault(name, int(view.labeled.size))
+            extra["stopping"] = fired
+            extra["stopped"] = dict(self.stopped)
+        if fitted is not None and s.cv_folds:
+            extra.update(self._cross_validate(view))
+        if extra:
+            self.store.update_round(round_, **extra)
+
+    def _fit(self, view: PoolView, seed: int):
+        params = {"random_state": seed % (2**31)} if "random_state" in self.learner.get_params() else {}
+        extra = {"pool": view} if getattr(self.learner, "uses_pool", False) else {}
+        Z, y = view.mean[view.labeled], view.labels[view.labeled]
+        return self.learner.clone(**params).fit(Z, y, n_classes=view.n_classes, **extra)
+
+    def _superseded(self) -> bool:
+        with self._cond:
+            return self.pending or self._closing
+
+    def _cross_validate(self, view: PoolView) -> dict:
+        """Stratified k-fold accuracy of the learner on the labels so far (classes with >= 2 labels).
+        Abandoned, not blocking, when new labels already ask for the next retrain."""
+        from sklearn.model_selection import StratifiedKFold
+
+        y = view.labels[view.labeled]
+        counts = np.bincount(y, minlength=view.n_classes)
+        kept = counts >= 2
+        if kept.sum() < 2:
+            return {"cv_accuracy": None, "cv_note": "needs 2 labels in at least 2 classes"}
+        folds = int(min(self.settings.cv_folds, counts[kept].min()))
+        rows = view.labeled[kept[y]]
+        yk = view.labels[rows]
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.settings.seed)
+        scores = []
+        for k, (tr, te) in enumerate(splitter.split(rows, yk)):
+            if self._superseded():
+                return {"cv_accuracy": None, "cv_note": "abandoned for a newer round"}
+            labels = np.full(view.n, -1, dtype=np.int64)
+            labels[rows[tr]] = yk[tr]
+            sub = PoolView(view.mean, view.log_var, _readonly(labels), _readonly(rows[tr]),
+                           _readonly(np.flatnonzero(labels == -1)), view.n_classes, view.class_names)
+            model = self._fit(sub, self.settings.seed * 31 + k)
+            scores.append(float(np.mean(np.asarray(model.predict(view.mean[rows[te]])) == yk[te])))
+        return {"cv_accuracy": float(np.mean(scores)), "cv_std": float(np.std(scores)), "cv_folds": folds,
+                "cv_labels": int(rows.size)}
+
+    def _random_first(self) -> list[int]:
+        rng = np.random.default_rng([self.settings.seed, 0])
+        n = min(self.settings.batch, self.store.n_items)
+        return [int(i) for i in np.sort(rng.choice(self.store.n_items, size=n, replace=False))]
+
+    def _publish(self, round_: int, batch: list[int], reserve: list[int], report: dict, n_fit: int = 0) -> None:
+        self.store.save_queue(round_, batch, reserve, report)  # on disk before anyone is shown it
+        with self._cond:
+            self.round, self.batch, self.reserve = round_, list(batch), list(reserve)
+            self.fit_labels = n_fit
+            self.exhausted = not batch
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ state
+    def sync(self) -> None:
+        """Fold in events written by anyone else (another process importing labels)."""
+        new = self.store.events(self.state.last_event)
+        if new:
+            with self._cond:
+                self.state.apply(new)
+                self._maybe_request_round()
+
+    def _apply(self, ev: Event) -> None:
+        with self._cond:
+            self.state.apply(self.store.events(self.state.last_event))  # ours and anything before it
+            self._maybe_request_round()
+            self._cond.notify_all()
+
+    @property
+    def budget(self) -> int:
+        b = self.settings.budget
+        return self.store.n_items if b is None else min(int(b), self.store.n_items)
+
+    def _budget_left(self) -> int:
+        return self.budget - len(self.state.labels)
+
+    def _maybe_request_round(self) -> None:
+        """Ask the worker for the next round when the batch is done (or enough new labels arrived)."""
+        if self.mean is None or self.pending or self._budget_left() <= 0:
+            return
+        if self.round < 0:
+            self.pending = True
+        else:
+            batch_done = all(self.state.is_done(i) for i in self.batch) and not self.exhausted
+            every = self.settings.retrain_every
+            new = len(self.state.labels) - self.fit_labels
+            if batch_done or (every is not None and new >= every):
+                self.pending = True
+        if self.pending:
+            self._cond.notify_all()
+
+    def _lease_ok(self, item: int, client: str, now: float) -> bool:
+        held = self.leases.get(item)
+        return held is None or held[0] == client or held[1] < now
+
+    def next_items(self, client: str, n: int | None = None, wait: float | None = None) -> dict:
+        """Lease up to ``n`` items (the batch size by default) to ``client``: the ones it already holds,
+        then free items of the current batch, then (when the worker is busy or the batch is held by
+        others) items of the reserve. Waits up to ``wait`` seconds for a running retrain."""
+        self.sync()
+        n = self.settings.batch if n is None else max(1, min(int(n), 500))
+        wait = self.settings.max_wait if wait is None else max(0.0, min(float(wait), 30.0))
+        deadline = self._clock() + wait
+        with self._cond:
+            while True:
+                now = self._clock()
+                mine = [i for i, (c, exp) in self.leases.items() if c == client and exp >= now and not self.state.is_done(i)]
+                room = self._budget_left() - sum(
+                    1 for i, (c, exp) in self.leases.items() if exp >= now and c != client and not self.state.is_done(i))
+                room -= len(mine)
+                taking_reserve = False
+                free = [i for i in self.batch if i not in mine and not self.state.is_done(i) and self._lease_ok(i, client, now)]
+                if not free and not mine and room > 0:
+                    waiting_for_model = self.pending or self.busy
+                    if waiting_for_model and now < deadline:
+                        self._cond.wait(min(deadline - now, 0.25))
+                        continue
+                    free = [i for i in self.reserve if not self.state.is_done(i) and self._lease_ok(i, client, now)]
+                    taking_reserve = bool(free)
+                take = free[: max(0, min(n - len(mine), room))]
+                for i in mine + take:
+                    self.leases[i] = (client, now + self.settings.lease_seconds)
+                items = mine + take
+                if items:
+                    status = "ok"
+                elif self._budget_left() <= 0:
+                    status = "budget_reached"
+                elif self.exhausted:
+                    status = "pool_exhausted"
+                elif self.error and self.mean is None and self.round < 0:
+                    status = "error"
+                else:
+                    status = "waiting"
+                return {"status": status, "round": self.round, "provisional": taking_reserve,
+                        "items": [self.item_info(i) for i in items]}
+
+    def item_info(self, item: int) -> dict:
+        lab = self.state.labels.get(item)
+        return {"id": int(item), "label": lab.label if lab else None, "skipped": item in self.state.skipped}
+
+    def release(self, client: str) -> int:
+        """Give back every item the client holds (a closed tab)."""
+        with self._cond:
+            mine = [i for i, (c, _) in self.leases.items() if c == client]
+            for i in mine:
+                del self.leases[i]
+            return len(mine)
+
+    def label(self, item, label, annotator: str, client: str | None = None) -> dict:
+        item = self.store.check_item(item)
+        label = self.store.check_label(label)
+        self.sync()
+        with self._cond:
+            relabel = item in self.state.labels
+            if not relabel and self._budget_left() <= 0:
+                raise Conflict(f"the budget of {self.budget} labels is used up; restart with a larger --budget to "
+                               "label more (relabeling stays possible).")
+            ev = self.store.append("relabel" if relabel else "label", item, annotator, label)
+            if client is not None:
+                self._renew(client)
+            self._apply(ev)
+        return {"ok": True, "event": ev.id, "kind": ev.kind, "item": self.item_info(item)}
+
+    def skip(self, item, annotator: str, client: str | None = None) -> dict:
+        item = self.store.check_item(item)
+        self.sync()
+        with self._cond:
+            ev = self.store.append("skip", item, annotator)
+            if client is not None:
+                self._renew(client)
+            self._apply(ev)
+        return {"ok": True, "event": ev.id, "kind": "skip", "item": self.item_info(item)}
+
+    def undo(self, annotator: str, client: str | None = None) -> dict:
+        """Take back the annotator's last label, relabel or skip; the item returns to the client's view."""
+        self.sync()
+        with self._cond:
+            target = self.state.last_undoable(annotator.strip() if isinstance(annotator, str) else annotator)
+            if target is None:
+                raise Conflict(f"nothing to undo for annotator {annotator!r}.")
+            ev = self.store.append("undo", target.item, annotator, target=target.id)
+            if client is not None:
+                self.leases[target.item] = (client, self._clock() + self.settings.lease_seconds)
+            self._apply(ev)
+            return {"ok": True, "event": ev.id, "undone": {"event": target.id, "kind": target.kind,
+                                                          "label": target.label},
+                    "item": self.item_info(target.item)}
+
+    def _renew(self, client: str) -> None:
+        until = self._clock() + self.settings.lease_seconds
+        for i, (c, _) in list(self.leases.items()):
+            if c == client:
+                self.leases[i] = (c, until)
+
+    def progress(self) -> dict:
+        self.sync()
+        rounds = self.store.rounds()
+        with self._cond:
+            per_class = dict.fromkeys(self.classes, 0)
+            for lab in self.state.labels.values():
+                per_class[lab.label] += 1
+            return {
+                "labels": len(self.state.labels), "budget": self.budget, "skipped": len(self.state.skipped),
+                "per_class": per_class, "round": self.round, "batch_size": self.settings.batch,
+                "batch_left": sum(1 for i in self.batch if not self.state.is_done(i)),
+                "model": self.status, "error": self.error, "pending": self.pending or self.busy,
+                "exhausted": self.exhausted,
+                "rounds": [{k: r.get(k) for k in ("round", "n_labels", "cv_accuracy", "cv_std", "cv_folds",
+                                                  "fit_seconds", "select_seconds")} for r in rounds],
+                "stopped": dict(self.stopped),
+                "stopping": (rounds[-1].get("stopping") if rounds else None),
+            }
+
+
+def _needs_no_latents(strategy) -> bool:
+    from latal.strategies.random import RandomSampling
+
+    return isinstance(strategy, RandomSampling)
