@@ -256,4 +256,8 @@ def make_server(app: Flask, host: str, port: int):
     from werkzeug.serving import make_server as _make
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    return _make(host, port, app, threaded=True)
+    try:
+        return _make(host, port, app, threaded=True)
+    except (OSError, SystemExit) as exc:  # Werkzeug reports a busy port by exiting
+        raise LatalError(f"cannot listen on {host}:{port} ({exc or 'the port is in use'}); choose another --port "
+                         "(0 picks a free one).") from None

@@ -123,7 +123,9 @@ class LabelingSession:
         self.round_seconds: list[dict] = []  # per retrain: fit/select seconds and time to publish
         if queued is None and not (Needs.INPUTS in initial_strategy.needs) and _needs_no_latents(initial_strategy):
             # a random first batch needs no latent space: the person starts while the encoder trains
-            self._publish(0, self._random_first(), [], {"strategy": repr(initial_strategy), "n_labels": 0})
+            first = self._random_first()
+            b = self.settings.batch
+            self._publish(0, first[:b], first[b:], {"strategy": repr(initial_strategy), "n_labels": 0})
 
     # ------------------------------------------------------------------ worker
     def start(self) -> LabelingSession:
@@ -164,6 +166,7 @@ class LabelingSession:
                 self.status = "error"
                 self._cond.notify_all()
             return
+        self._warm_up(np.asarray(mean, dtype=np.float32))
         with self._cond:
             self.mean = np.asarray(mean, dtype=np.float32)
             self.log_var = None if log_var is None else np.asarray(log_var, dtype=np.float32)
@@ -197,6 +200,19 @@ class LabelingSession:
                     self.status = "idle"
                     self._maybe_request_round()
                     self._cond.notify_all()
+
+    def _warm_up(self, mean: np.ndarray) -> None:
+        """Fit and predict once on a few rows with made-up labels, so the first real retrain does not pay
+        the one-off start-up of the learner's library (about 2.7 s for the torch MLP on this CPU)."""
+        n = len(self.classes)
+        rows = mean[: 4 * n] if mean.shape[0] >= 4 * n else mean
+        try:
+            params = {"epochs": 1} if "epochs" in self.learner.get_params() else {}
+            model = self.learner.clone(**params).fit(rows, np.arange(rows.shape[0]) % n, n_classes=n,
+                                                     **({"pool": None} if getattr(self.learner, "uses_pool", False) else {}))
+            model.predict_proba(mean[: min(mean.shape[0], 1024)])
+        except Exception:  # a warm-up is an optimisation only
+            log.debug("warm-up failed:\n%s", traceback.format_exc())
 
     def _view(self, labels: dict[int, str], skipped: set[int]) -> PoolView:
         lab = np.full(self.store.n_items, -1, dtype=np.int64)
@@ -311,8 +327,9 @@ class LabelingSession:
 
     def _random_first(self) -> list[int]:
         rng = np.random.default_rng([self.settings.seed, 0])
-        n = min(self.settings.batch, self.store.n_items)
-        return [int(i) for i in np.sort(rng.choice(self.store.n_items, size=n, replace=False))]
+        s = self.settings
+        n = min(s.batch + (s.batch if s.reserve is None else s.reserve), self.store.n_items)
+        return [int(i) for i in rng.choice(self.store.n_items, size=n, replace=False)]
 
     def _publish(self, round_: int, batch: list[int], reserve: list[int], report: dict, n_fit: int = 0) -> None:
         self.store.save_queue(round_, batch, reserve, report)  # on disk before anyone is shown it
@@ -389,6 +406,14 @@ class LabelingSession:
                     free = [i for i in self.reserve if not self.state.is_done(i) and self._lease_ok(i, client, now)]
                     taking_reserve = bool(free)
                 take = free[: max(0, min(n - len(mine), room))]
+                others = any(not self._lease_ok(i, client, now) and not self.state.is_done(i) for i in self.batch)
+                if others and not taking_reserve and len(mine) + len(take) < n:
+                    # other people hold the rest of the batch: fill the page from the reserve
+                    extra = [i for i in self.reserve if not self.state.is_done(i) and self._lease_ok(i, client, now)
+                             and i not in mine]
+                    extra = extra[: max(0, min(n - len(mine) - len(take), room - len(take)))]
+                    taking_reserve = bool(extra) and not take and not mine
+                    take += extra
                 for i in mine + take:
                     self.leases[i] = (client, now + self.settings.lease_seconds)
                 items = mine + take

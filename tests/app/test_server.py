@@ -1,0 +1,138 @@
+"""The web application: routes, validation, token, Host check, image route. Bad requests change nothing."""
+
+import json
+
+import pytest
+
+from app_helpers import make_session, truth
+from latal.app.project import ImageSource
+from latal.app.server import create_app, shortcuts
+from latal.data.dataset import Dataset
+
+
+class Images:
+    """Stands in for ImageSource: a tiny PNG per item."""
+
+    def __init__(self, n):
+        import numpy as np
+
+        ds = Dataset("t", (np.arange(n * 16).reshape(n, 4, 4) % 255).astype("uint8"), None, [])
+        self.src = ImageSource(ds, [str(i) for i in range(n)], {"kind": "dataset"})
+
+    def get(self, item):
+        return self.src.get(item)
+
+
+@pytest.fixture
+def running(store):
+    s = make_session(store).start()
+    assert s.wait_idle(30)
+    yield s
+    s.close()
+
+
+def client_for(session, **kw):
+    app = create_app(session, Images(session.store.n_items), **kw)
+    app.testing = True
+    return app.test_client()
+
+
+def n_events(session):
+    return len(session.store.events())
+
+
+def test_label_flow_through_http(running):
+    c = client_for(running)
+    assert c.get("/").status_code == 200 and b"latal" in c.get("/").data
+    proj = c.get("/api/project").get_json()
+    assert [x["name"] for x in proj["classes"]] == ["cat", "dog", "bird"]
+    items = c.get("/api/next?client=t1").get_json()["items"]
+    r = c.post("/api/label", json={"item": items[0]["id"], "label": "dog", "annotator": "ann", "client": "t1"})
+    assert r.status_code == 200 and r.get_json()["kind"] == "label"
+    assert running.store.state().labels[items[0]["id"]].label == "dog"
+    p = c.get("/api/progress").get_json()
+    assert p["labels"] == 1 and p["per_class"]["dog"] == 1
+    img = c.get(f"/api/items/{items[0]['id']}/image")
+    assert img.status_code == 200 and img.mimetype == "image/png" and img.data[:4] == b"\x89PNG"
+    csv = c.get("/api/export?format=csv").get_data(as_text=True)
+    assert csv.splitlines()[0] == "item,source,label,annotator,time" and f"{items[0]['id']}," in csv
+    u = c.post("/api/undo", json={"annotator": "ann", "client": "t1"})
+    assert u.status_code == 200 and u.get_json()["item"]["label"] is None
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"item": 1, "label": "fish", "annotator": "a"}, 400, "unknown class 'fish'"),
+    ({"item": 99999, "label": "cat", "annotator": "a"}, 404, "unknown item 99999"),
+    ({"item": -1, "label": "cat", "annotator": "a"}, 404, "unknown item -1"),
+    ({"item": "1", "label": "cat", "annotator": "a"}, 400, "integer item id"),
+    ({"item": True, "label": "cat", "annotator": "a"}, 400, "integer item id"),
+    ({"label": "cat"}, 400, "needs \"item\""),
+    ({"item": 1, "label": "cat", "annotator": ""}, 400, "annotator"),
+    ({"item": 1, "label": "cat", "client": "../../x"}, 400, "client must be"),
+    ([1, 2], 400, "JSON object"),
+])
+def test_bad_label_requests_are_rejected_and_change_nothing(running, body, status, message):
+    c = client_for(running)
+    before = n_events(running)
+    r = c.post("/api/label", data=json.dumps(body), content_type="application/json")
+    assert r.status_code == status and message in r.get_json()["error"]
+    assert n_events(running) == before
+
+
+def test_malformed_json_and_wrong_methods(running):
+    c = client_for(running)
+    before = n_events(running)
+    r = c.post("/api/label", data="{not json", content_type="application/json")
+    assert r.status_code == 400 and "JSON object" in r.get_json()["error"]
+    assert c.post("/api/skip", data="", content_type="application/json").status_code == 400
+    assert c.get("/api/label").status_code == 405
+    assert c.post("/api/undo", json={"annotator": "nobody"}).status_code == 409
+    assert c.post("/api/label", data="x" * 100_000, content_type="application/json").status_code == 413
+    assert n_events(running) == before
+
+
+@pytest.mark.parametrize("path", [
+    "/api/items/../../etc/passwd", "/api/items/..%2F..%2Fetc%2Fpasswd/image", "/api/items/%2e%2e/image",
+    "/api/items/-1/image", "/api/items/1e3/image", "/api/items/99999/image", "/static/../store.py",
+    "/static/..%2Fstore.py", "/api/items/0/image/../../../../etc/passwd",
+])
+def test_image_route_serves_item_ids_only(running, path):
+    c = client_for(running)
+    r = c.get(path)
+    assert r.status_code in (400, 404)
+    assert b"root:" not in r.data and b"import" not in r.data
+
+
+def test_token_is_required_when_given(running):
+    c = client_for(running, token="s3cret", host="0.0.0.0")
+    before = n_events(running)
+    for method, path, body in [("get", "/", None), ("get", "/api/progress", None), ("get", "/api/items/0/image", None),
+                               ("post", "/api/label", {"item": 0, "label": "cat", "annotator": "a"})]:
+        r = getattr(c, method)(path, json=body) if body else getattr(c, method)(path)
+        assert r.status_code == 401 and "token" in r.get_json()["error"]
+    assert c.post("/api/label", json={"item": 0, "label": "cat"}, headers={"X-Latal-Token": "wrong"}).status_code == 401
+    assert n_events(running) == before
+    ok = c.post("/api/label", json={"item": 0, "label": "cat", "annotator": "a"}, headers={"X-Latal-Token": "s3cret"})
+    assert ok.status_code == 200
+    page = c.get("/?token=s3cret")  # the printed address sets a cookie that images and beacons carry
+    assert page.status_code == 200 and "latal_token=s3cret" in page.headers["Set-Cookie"]
+    assert "HttpOnly" in page.headers["Set-Cookie"]
+    assert c.get("/api/items/0/image").status_code == 200
+
+
+def test_loopback_server_refuses_foreign_host_names(running):
+    c = client_for(running, host="127.0.0.1")
+    assert c.get("/api/progress", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+    assert c.get("/api/progress", headers={"Host": "localhost:8765"}).status_code == 200
+    r = c.post("/api/label", json={"item": 0, "label": "cat"}, headers={"Host": "attacker.example:8765"})
+    assert r.status_code == 403 and running.store.events() == []
+
+
+def test_shortcuts_keep_one_key_names_and_number_the_rest():
+    assert shortcuts(["0", "1", "9"]) == {"0": "0", "1": "1", "9": "9"}
+    assert shortcuts(["cat", "dog", "bird"]) == {"cat": "1", "dog": "2", "bird": "3"}
+    keys = shortcuts(["a", "1", "cat", "dog"])
+    assert keys == {"a": "a", "1": "1", "cat": "2", "dog": "3"}
+    many = shortcuts([f"class{i}" for i in range(40)])
+    assert len({k for k in many.values() if k}) == 35 and list(many.values())[-1] is None
+    assert " " not in many.values()

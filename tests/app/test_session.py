@@ -1,0 +1,189 @@
+"""The loop behind the page: leases, background rounds, reserve, budget, undo, resume, reproducibility."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from app_helpers import CLASSES, FakeClock, make_session, truth
+from latal.app.session import Conflict
+from latal.app.store import ProjectStore
+from latal.stopping import make_stopping
+
+
+def label_all(session, items, annotator="ann", client="a"):
+    for it in items:
+        session.label(it["id"], truth(it["id"]), annotator, client)
+
+
+def test_batches_follow_one_another_and_are_stored(store):
+    s = make_session(store).start()
+    try:
+        assert s.wait_idle(30)
+        first = s.next_items("a")
+        assert first["status"] == "ok" and first["round"] == 0 and len(first["items"]) == 10
+        label_all(s, first["items"])
+        second = s.next_items("a", wait=10)
+        assert second["round"] == 1 and not second["provisional"]
+        assert not {i["id"] for i in first["items"]} & {i["id"] for i in second["items"]}
+        assert store.latest_queue()[0] == 1 and store.latest_queue()[1] == [i["id"] for i in second["items"]]
+        assert s.wait_idle(30)
+        rec = store.rounds()[-1]
+        assert rec["n_labels"] == 10 and rec["fit_seconds"] >= 0
+        assert 0.0 <= rec["cv_accuracy"] <= 1.0 and rec["cv_folds"] in (2, 3)  # folds <= smallest class count
+    finally:
+        s.close()
+
+
+def test_two_clients_get_different_items_and_leases_expire(store):
+    clock = FakeClock()
+    s = make_session(store, clock=clock, lease_seconds=60, max_wait=0).start()
+    try:
+        assert s.wait_idle(30)
+        a = s.next_items("a", n=6)
+        b = s.next_items("b", n=6)
+        ids_a, ids_b = {i["id"] for i in a["items"]}, {i["id"] for i in b["items"]}
+        assert len(ids_a) == 6 and not ids_a & ids_b
+        assert len(ids_b) == 6  # 4 left in the batch, then 2 of the reserve
+        assert len(ids_b & set(s.batch)) == 4 and len(ids_b & set(s.reserve)) == 2
+        # asking again returns the same leased items (a reloaded tab)
+        assert {i["id"] for i in s.next_items("a", n=6)["items"]} == ids_a
+        clock.t += 61  # a's lease lapses: b may take those items
+        c = s.next_items("c", n=10)
+        assert ids_a <= {i["id"] for i in c["items"]} | ids_b
+    finally:
+        s.close()
+
+
+def test_reserve_keeps_people_busy_while_the_model_trains(store):
+    s = make_session(store, max_wait=0.05).start()
+    try:
+        assert s.wait_idle(30)
+        first = s.next_items("a")
+        gate = threading.Event()
+        fit = s._fit
+        s._fit = lambda view, seed: (gate.wait(10), fit(view, seed))[1]  # a slow model
+        label_all(s, first["items"])
+        t = time.perf_counter()
+        r = s.next_items("a")
+        assert time.perf_counter() - t < 2
+        assert r["status"] == "ok" and r["provisional"] and r["round"] == 0
+        assert set(i["id"] for i in r["items"]) <= set(s.reserve)
+        gate.set()
+        assert s.wait_idle(30) and s.round == 1
+    finally:
+        s.close()
+
+
+def test_undo_brings_the_item_back_and_skips_leave_the_selection(store):
+    s = make_session(store).start()
+    try:
+        assert s.wait_idle(30)
+        items = [i["id"] for i in s.next_items("a")["items"]]
+        s.label(items[0], "cat", "ann", "a")
+        s.skip(items[1], "ann", "a")
+        r = s.undo("ann", "a")
+        assert r["item"]["id"] == items[1] and r["undone"]["kind"] == "skip" and not r["item"]["skipped"]
+        r = s.undo("ann", "a")
+        assert r["item"] == {"id": items[0], "label": None, "skipped": False}
+        with pytest.raises(Conflict, match="nothing to undo"):
+            s.undo("ann", "a")
+        s.skip(items[1], "ann", "a")
+        for i in items[2:] + [items[0]]:
+            s.label(i, truth(i), "ann", "a")
+        nxt = s.next_items("a", wait=10)
+        assert nxt["round"] == 1 and items[1] not in {i["id"] for i in nxt["items"]}
+        assert items[1] in store.state().skipped
+    finally:
+        s.close()
+
+
+def test_budget_stops_new_labels_but_not_relabels(store):
+    s = make_session(store, budget=12).start()
+    try:
+        assert s.wait_idle(30)
+        label_all(s, s.next_items("a")["items"])
+        more = s.next_items("a", wait=10)
+        assert len(more["items"]) == 2  # 12 - 10
+        label_all(s, more["items"])
+        assert s.next_items("a", wait=0)["status"] == "budget_reached"
+        fresh = next(i for i in range(240) if i not in store.state().labels)
+        with pytest.raises(Conflict, match="budget of 12"):
+            s.label(fresh, "cat", "ann")
+        done = next(iter(store.state().labels))
+        assert s.label(done, "bird", "ann")["kind"] == "relabel"
+        assert len(store.state().labels) == 12
+    finally:
+        s.close()
+
+
+def test_resume_shows_the_same_batch_and_keeps_labels(tmp_path):
+    path = tmp_path / "p.sqlite"
+    store = ProjectStore.create(path, [str(i) for i in range(240)], {"classes": CLASSES})
+    s = make_session(store).start()
+    assert s.wait_idle(30)
+    label_all(s, s.next_items("a")["items"])
+    batch = [i["id"] for i in s.next_items("a", wait=10)["items"]]
+    s.label(batch[0], truth(batch[0]), "ann", "a")
+    assert s.wait_idle(30)
+    s.close()
+    store.close()
+    store = ProjectStore.open(path)
+    s = make_session(store).start()
+    try:
+        assert s.wait_idle(30)
+        assert s.round == 1 and len(store.state().labels) == 11
+        again = [i["id"] for i in s.next_items("b")["items"]]
+        assert again == batch[1:]
+    finally:
+        s.close()
+        store.close()
+
+
+def test_same_seed_same_queries(tmp_path):
+    runs = []
+    for k in range(2):
+        store = ProjectStore.create(tmp_path / f"p{k}.sqlite", [str(i) for i in range(240)], {"classes": CLASSES})
+        s = make_session(store, seed=3).start()
+        assert s.wait_idle(30)
+        seen = []
+        for _ in range(3):
+            items = s.next_items("a", wait=10)["items"]
+            seen.append([i["id"] for i in items])
+            label_all(s, items)
+        s.close()
+        store.close()
+        runs.append(seen)
+    assert runs[0] == runs[1]
+
+
+def test_stopping_criterion_is_reported(store):
+    s = make_session(store, stopping=[make_stopping("budget:labels=20")]).start()
+    try:
+        assert s.wait_idle(30)
+        for _ in range(2):
+            label_all(s, s.next_items("a", wait=10)["items"])
+        assert s.wait_idle(30)
+        p = s.progress()
+        assert p["stopped"] == {"budget": 20}
+        assert p["stopping"]["budget"]["fired"] is True
+    finally:
+        s.close()
+
+
+def test_a_strategy_that_needs_latents_picks_the_first_batch_once_they_exist(store):
+    s = make_session(store, initial="kmeans").start()
+    try:
+        assert s.wait_idle(30)
+        first = s.next_items("a")
+        assert first["round"] == 0 and len(first["items"]) == 10
+        labels = [truth(i["id"]) for i in first["items"]]
+        assert len(set(labels)) == 3  # k-means centres cover the three blobs
+    finally:
+        s.close()
+
+
+def test_initial_strategy_that_needs_labels_is_refused(store):
+    with pytest.raises(Exception, match="needs labels"):
+        make_session(store, initial="margin")

@@ -1,0 +1,127 @@
+"""latal export / latal import, and latal label's project handling through the command line."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from latal.app.store import ProjectError, ProjectStore
+from latal.app.transfer import export_text, import_labels
+from latal.cli import main
+from latal.exceptions import DataError
+
+
+def test_export_csv_and_json(store):
+    store.append("label", 5, "ann", "cat")
+    store.append("label", 2, "bob", "dog")
+    store.append("relabel", 5, "ann", "bird")
+    rows = list(csv.DictReader(io.StringIO(export_text(store, "csv"))))
+    assert [(r["item"], r["source"], r["label"], r["annotator"]) for r in rows] == [
+        ("2", "img/0002.png", "dog", "bob"), ("5", "img/0005.png", "bird", "ann")]
+    assert rows[0]["time"].endswith("Z")
+    data = json.loads(export_text(store, "json"))
+    assert data["classes"] == ["cat", "dog", "bird"] and data["labels"][1]["label"] == "bird"
+
+
+def test_import_by_id_and_source_round_trips(store, tmp_path):
+    f = tmp_path / "in.csv"
+    f.write_text("item,label\n3,cat\n4,dog\n")
+    assert import_labels(store, f)["imported"] == 2
+    g = tmp_path / "in.json"
+    g.write_text(json.dumps({"img/0007.png": "bird", "img/0003.png": "cat"}))
+    counts = import_labels(store, g, annotator="legacy")
+    assert counts == {"imported": 1, "unchanged": 1, "conflicts_kept": 0, "rows": 2}
+    st = store.state()
+    assert {i: st.labels[i].label for i in st.labels} == {3: "cat", 4: "dog", 7: "bird"}
+    assert st.labels[7].annotator == "legacy"
+    # an export is itself importable into a fresh project
+    out = tmp_path / "out.json"
+    out.write_text(export_text(store, "json"))
+    other = ProjectStore.create(tmp_path / "o.sqlite", store.sources(), store.config)
+    assert import_labels(other, out)["imported"] == 3
+
+
+def test_conflicts_are_kept_unless_overwrite(store, tmp_path):
+    store.append("label", 3, "ann", "cat")
+    f = tmp_path / "in.csv"
+    f.write_text("item,label\n3,dog\n")
+    assert import_labels(store, f)["conflicts_kept"] == 1 and store.state().labels[3].label == "cat"
+    assert import_labels(store, f, overwrite=True)["imported"] == 1 and store.state().labels[3].label == "dog"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("item,label\n3,cat\n4,fish\n", "row 3: unknown class 'fish'"),
+    ("item,label\n3,cat\n999,dog\n", "row 3: unknown item 999"),
+    ("source,label\nnope.png,dog\n", "no item has the source 'nope.png'"),
+    ("item,label\n3,cat\n3,dog\n", "two labels"),
+    ("item,name\n3,cat\n", "'label' column"),
+    ("item,label\nabc,cat\n", "not an item id"),
+])
+def test_bad_import_files_import_nothing(store, tmp_path, text, message):
+    f = tmp_path / "in.csv"
+    f.write_text(text)
+    with pytest.raises(DataError, match=message):
+        import_labels(store, f)
+    assert store.events() == []
+
+
+def test_cli_label_init_import_export(tmp_path, capsys):
+    db = tmp_path / "digits.sqlite"
+    assert main(["label", "--db", str(db), "--init-only"]) == 0
+    assert "created" in capsys.readouterr().out
+    f = tmp_path / "known.csv"
+    f.write_text("source,label\ndigits:train:0,0\ndigits:train:1,1\n")
+    assert main(["import", str(f), "--db", str(db)]) == 0
+    assert "imported 2 labels" in capsys.readouterr().out
+    out = tmp_path / "labels.csv"
+    assert main(["export", "--db", str(db), "--format", "csv", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["source"], r["label"], r["annotator"]) for r in rows] == [("digits:train:0", "0", "import"),
+                                                                          ("digits:train:1", "1", "import")]
+    # resuming checks the command line against the project
+    assert main(["label", "--db", str(db), "--init-only", "--batch", "50"]) == 0
+    assert "resumed" in capsys.readouterr().out and ProjectStore.open(db).config["batch"] == 50
+    assert main(["label", "--db", str(db), "--init-only", "--classes", "a,b"]) == 2
+    assert "classes cannot change" in capsys.readouterr().err
+    assert main(["label", "--db", str(db), "--init-only", "--dataset", "mnist"]) == 2
+    assert "not the dataset mnist" in capsys.readouterr().err
+
+
+def test_cli_label_refuses_bad_options(tmp_path, capsys):
+    assert main(["label", "--db", str(tmp_path / "a.sqlite"), "--classes", "a,,b", "--init-only"]) == 2
+    assert "empty name" in capsys.readouterr().err
+    assert main(["label", "--db", str(tmp_path / "b.sqlite"), "--budget", "5000", "--init-only"]) == 2
+    assert "larger than the 1797 items" in capsys.readouterr().err
+    assert main(["label", "--db", str(tmp_path / "c.sqlite"), "--strategy", "nope", "--init-only"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["export", "--db", str(tmp_path / "none.sqlite")]) == 2
+    assert "no labeling project" in capsys.readouterr().err
+
+
+def test_image_folder_project(tmp_path, capsys):
+    from PIL import Image
+    import numpy as np
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (20, 24), dtype=np.uint8)).save(folder / f"p{i:02d}.png")
+    db = tmp_path / "pics.sqlite"
+    assert main(["label", "--images", str(folder), "--db", str(db), "--init-only"]) == 2
+    assert "--classes" in capsys.readouterr().err
+    assert main(["label", "--images", str(folder), "--classes", "yes,no", "--db", str(db), "--init-only",
+                 "--encoder", "pca:n_components=4"]) == 0
+    store = ProjectStore.open(db)
+    assert store.n_items == 12 and store.source(0) == "p00.png" and store.classes == ["yes", "no"]
+    from latal.app.project import ImageSource, load_source
+
+    ds, sources = load_source(store.config["source"])
+    data, mime = ImageSource(ds, sources, store.config["source"]).get(3)
+    assert mime == "image/png" and data == (folder / "p03.png").read_bytes()  # the original file, by id
+    (folder / "p03.png").unlink()
+    with pytest.raises(ProjectError, match="changed since"):
+        from latal.app.project import LabelSettings, open_or_create
+
+        open_or_create(LabelSettings(db=str(db)))
