@@ -1,0 +1,176 @@
+"""The labeling page in real headless Chromium, driven by Playwright, against a real server process.
+
+Skipped where Chromium or Playwright is missing, unless LATAL_REQUIRE_BROWSER=1 (set by .ci/run), where
+their absence fails the test.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("LATAL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _require_browser():
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package")
+    if not Path(CHROMIUM).is_file():
+        missing.append(f"chromium at {CHROMIUM}")
+    if missing:
+        msg = f"browser test needs {' and '.join(missing)} (apt-get install chromium; pip install playwright)"
+        if os.environ.get("LATAL_REQUIRE_BROWSER") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+class Server:
+    """``latal label`` in its own process, so that it can be killed like a crashed server."""
+
+    def __init__(self, db: Path, *extra: str):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "latal.cli", "label", "--db", str(db), "--port", "0", "--batch", "12",
+             "--cv-folds", "3", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.url = None
+        deadline = time.time() + 60
+        lines = []
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"open (http://\S+)", line)
+            if m:
+                self.url = m.group(1)
+                break
+        assert self.url, "server did not start:\n" + "".join(lines)
+        self.wait_ready()
+
+    def get(self, path):
+        base, _, query = self.url.partition("?")
+        req = urllib.request.Request(base.rstrip("/") + path)
+        if query.startswith("token="):
+            req.add_header("X-Latal-Token", query[len("token="):])
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            p = self.get("/api/progress")
+            if p["model"] == "idle" and not p["pending"]:
+                return p
+            time.sleep(0.1)
+        raise AssertionError("the model never became ready")
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def browser():
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def batch_ids(page):
+    return [int(x) for x in page.eval_on_selector_all("#grid .card", "cs => cs.map(c => c.dataset.item)")]
+
+
+def test_label_a_batch_with_the_keyboard_undo_crash_and_resume(browser, tmp_path):
+    db = tmp_path / "digits.sqlite"
+    server = Server(db)  # the embedded digits, PCA latents, margin sampling
+    try:
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        page.goto(server.url)
+        page.wait_for_selector("#grid .card img")
+        first = batch_ids(page)
+        assert len(first) == 12 and page.evaluate("document.body.dataset.round") == "0"
+        keys = "0123456789"
+        # a whole batch, by keyboard only
+        for i in range(len(first)):
+            page.keyboard.press(keys[i % 10])
+        page.wait_for_function("document.body.dataset.round === '1'", timeout=20000)
+        second = batch_ids(page)
+        assert len(second) == 12 and not set(first) & set(second)
+        assert page.locator("#grid .card.labeled").count() == 0
+        # three more labels, then undo the last one
+        for k in "123":
+            page.keyboard.press(k)
+        page.keyboard.press("Backspace")
+        page.wait_for_function("window.latal.acked.some(e => e.kind === 'undo')", timeout=10000)
+        assert page.locator("#grid .card.labeled").count() == 2
+        assert page.locator(f"#grid .card[data-item='{second[2]}']").get_attribute("data-label") == ""
+        page.wait_for_function("document.querySelector('#count').textContent.startsWith('14 /')", timeout=10000)
+        acked = page.evaluate("window.latal.acked")
+        assert not page.evaluate("window.latal.errors")
+    finally:
+        server.kill()  # SIGKILL: no shutdown code runs
+
+    undone = {e["undone"] for e in acked if e["kind"] == "undo"}
+    expected = {}
+    for e in acked:
+        if e["kind"] in ("label", "relabel") and e["event"] not in undone:
+            expected[e["item"]] = e["label"]
+    assert len(expected) == 14
+
+    server = Server(db)
+    try:
+        exported = {row["item"]: row["label"] for row in server.get("/api/export?format=json")["labels"]}
+        assert exported == expected  # every acknowledged label, and the undone one absent
+        page = browser.new_page()
+        page.goto(server.url)
+        page.wait_for_selector("#grid .card img")
+        # the same batch as before the crash, without the two items labeled since
+        assert batch_ids(page) == [i for i in second if i not in expected]
+        assert page.evaluate("document.body.dataset.round") == "1"
+        page.wait_for_function("document.querySelector('#count').textContent.startsWith('14 /')", timeout=10000)
+    finally:
+        server.stop()
+
+
+def test_token_protects_a_non_local_bind(browser, tmp_path):
+    server = Server(tmp_path / "t.sqlite", "--host", "0.0.0.0", "--token", "tok123")
+    try:
+        base = server.url.split("?")[0]
+        assert server.url.endswith("?token=tok123")
+        with pytest.raises(urllib.request.HTTPError) as err:
+            urllib.request.urlopen(base + "api/progress", timeout=10)
+        assert err.value.code == 401
+        page = browser.new_page()
+        page.goto(server.url)  # the printed address works; the token leaves the address bar
+        page.wait_for_selector("#grid .card img")
+        assert "token" not in page.url
+        page.keyboard.press("5")
+        page.wait_for_function("window.latal.acked.length === 1", timeout=10000)
+        assert page.evaluate("document.querySelector('#grid img').naturalWidth") > 0  # the image came through
+    finally:
+        server.stop()
