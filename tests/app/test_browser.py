@@ -4,18 +4,14 @@ Skipped where Chromium or Playwright is missing, unless LATAL_REQUIRE_BROWSER=1 
 their absence fails the test.
 """
 
-import json
 import os
-import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from latal.app.process import LabelServer
 
 CHROMIUM = os.environ.get("LATAL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -37,57 +33,8 @@ def _require_browser():
         pytest.skip(msg)
 
 
-class Server:
-    """``latal label`` in its own process, so that it can be killed like a crashed server."""
-
-    def __init__(self, db: Path, *extra: str):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "latal.cli", "label", "--db", str(db), "--port", "0", "--batch", "12",
-             "--cv-folds", "3", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.url = None
-        deadline = time.time() + 60
-        lines = []
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            m = re.search(r"open (http://\S+)", line)
-            if m:
-                self.url = m.group(1)
-                break
-        assert self.url, "server did not start:\n" + "".join(lines)
-        self.wait_ready()
-
-    def get(self, path):
-        base, _, query = self.url.partition("?")
-        req = urllib.request.Request(base.rstrip("/") + path)
-        if query.startswith("token="):
-            req.add_header("X-Latal-Token", query[len("token="):])
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read())
-
-    def wait_ready(self, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            p = self.get("/api/progress")
-            if p["model"] == "idle" and not p["pending"]:
-                return p
-            time.sleep(0.1)
-        raise AssertionError("the model never became ready")
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+def Server(db: Path, *extra: str) -> LabelServer:
+    return LabelServer("--db", str(db), "--batch", "12", "--cv-folds", "3", *extra, ready_timeout=60)
 
 
 @pytest.fixture
