@@ -43,3 +43,15 @@ def make_pool(n=300, d=8, n_classes=3, labeled=30, variational=True, seed=0):
 def _private_cache(tmp_path_factory, monkeypatch):
     """Tests never read or write the user's cache (~/.cache/latal)."""
     monkeypatch.setenv("LATAL_CACHE", str(tmp_path_factory.getbasetemp() / "latal-cache"))
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A labeling project of 240 items and the classes cat, dog, bird (tests of the labeling app)."""
+    from app_helpers import CLASSES
+    from latal.app.store import ProjectStore
+
+    s = ProjectStore.create(tmp_path / "p.sqlite", [f"img/{i:04d}.png" for i in range(240)],
+                            {"classes": CLASSES, "source": {"kind": "test"}})
+    yield s
+    s.close()

@@ -303,7 +303,7 @@ function drawPlot(rounds) {
   add("text", { x: L, y: H - 6, "font-size": 10, fill: "#6b7385" }, `${x0}`);
   add("text", { x: W - R, y: H - 6, "text-anchor": "end", "font-size": 10, fill: "#6b7385" }, `${x1} labels`);
   const last = pts[pts.length - 1];
-  $("acc-text").textContent = `${(last.cv_accuracy * 100).toFixed(1)}% \u00b1 ${((last.cv_std || 0) * 100).toFixed(1)} at ${last.n_labels} labels (${last.cv_folds}-fold CV of the labels so far)`;
+  $("acc-text").textContent = `${(last.cv_accuracy * 100).toFixed(1)}% \u00b1 ${((last.cv_std || 0) * 100).toFixed(1)} at ${last.n_labels} labels (${last.cv_folds}-fold CV of the labels so far; the queried items are harder than average, so this tends to underestimate)`;
 }
 
 // ---------------------------------------------------------------- keyboard
