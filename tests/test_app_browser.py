@@ -54,7 +54,7 @@ def batch_ids(page):
 
 def test_label_a_batch_with_the_keyboard_undo_crash_and_resume(browser, tmp_path):
     db = tmp_path / "digits.sqlite"
-    server = Server(db)  # the embedded digits, PCA latents, margin sampling
+    server = Server(db, "--stop", "budget:labels=12")  # the embedded digits, PCA latents, margin sampling
     try:
         page = browser.new_page(viewport={"width": 1200, "height": 800})
         page.goto(server.url)
@@ -69,6 +69,16 @@ def test_label_a_batch_with_the_keyboard_undo_crash_and_resume(browser, tmp_path
         second = batch_ids(page)
         assert len(second) == 12 and not set(first) & set(second)
         assert page.locator("#grid .card.labeled").count() == 0
+        # the stopping criterion fired after the first retrain (12 labels), and the page says so
+        page.wait_for_selector("#stop-banner:not([hidden])", timeout=10000)
+        assert "fired at 12 labels" in page.inner_text("#stop-banner")
+        # a click shows the image full size; Escape closes it
+        page.click(f"#grid .card[data-item='{second[0]}'] img")
+        assert page.is_visible("#modal") and f"api/items/{second[0]}/image" in page.get_attribute("#modal-img", "src")
+        page.keyboard.press("Escape")
+        assert not page.is_visible("#modal")
+        counts = page.eval_on_selector_all("[data-class-count]", "els => els.map(e => +e.textContent)")
+        assert sum(counts) == 12 and counts[:2] == [2, 2]  # keys 0..9 then 0, 1: per-class counts on the page
         # three more labels, then undo the last one
         for k in "123":
             page.keyboard.press(k)
