@@ -187,3 +187,41 @@ def test_a_strategy_that_needs_latents_picks_the_first_batch_once_they_exist(sto
 def test_initial_strategy_that_needs_labels_is_refused(store):
     with pytest.raises(Exception, match="needs labels"):
         make_session(store, initial="margin")
+
+
+@pytest.mark.parametrize("learner", ["label_spreading", "mlp:epochs=3"])
+def test_pool_aware_and_torch_learners_run_behind_the_page(store, learner):
+    s = make_session(store, learner=learner).start()
+    try:
+        assert s.wait_idle(60)
+        label_all(s, s.next_items("a")["items"])
+        nxt = s.next_items("a", wait=30)
+        assert nxt["round"] == 1 and len(nxt["items"]) == 10 and not s.error
+        assert s.wait_idle(60) and store.rounds()[-1]["cv_accuracy"] is not None
+    finally:
+        s.close()
+
+
+def test_a_failing_round_is_reported_and_retried_on_the_next_label_only(store):
+    s = make_session(store).start()
+    try:
+        assert s.wait_idle(30)
+        calls = []
+        fit = s._fit
+
+        def broken(view, seed):
+            calls.append(seed)
+            raise RuntimeError("out of memory")
+
+        s._fit = broken
+        items = s.next_items("a")["items"]
+        label_all(s, items)
+        assert s.wait_idle(30)
+        time.sleep(0.3)
+        assert len(calls) == 1 and "round 1 failed: out of memory" in s.progress()["error"]
+        assert len(store.state().labels) == 10  # the labels are safe whatever the model does
+        s._fit = fit
+        s.label(items[0]["id"], truth(items[0]["id"]), "ann", "a")  # a relabel: a new event, a new try
+        assert s.wait_idle(30) and s.round == 1 and s.progress()["error"] is None
+    finally:
+        s.close()

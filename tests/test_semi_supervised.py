@@ -136,3 +136,20 @@ def test_umap_refinement_is_cached_and_separates_blobs(tmp_path):
     assert info2["refine_cached"] and np.array_equal(again.mean, pool.mean)
     from sklearn.neighbors import KNeighborsClassifier
     assert KNeighborsClassifier(5).fit(pool.mean, y).score(pool.mean, y) > 0.99
+
+
+def test_graph_cache_tells_a_slice_from_the_whole_pool():
+    """A slice of the pool's latents shares their memory; its graph must not stand in for the pool's."""
+    from latal.learners.semi import LabelSpreading
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(200, 4)).astype(np.float32)
+    y = np.arange(12) % 3
+    small = LabelSpreading().fit(Z[:12], y, n_classes=3)
+    assert small.transductive_proba().shape == (12, 3)
+    labels = np.full(200, -1)
+    labels[:12] = y
+    pool = type("View", (), {"mean": Z, "labels": labels})()
+    big = LabelSpreading().fit(Z[:12], y, n_classes=3, pool=pool)
+    assert big.transductive_proba().shape == (200, 3)
+    assert big.predict_proba(Z).shape == (200, 3)

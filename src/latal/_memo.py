@@ -15,11 +15,12 @@ def array_root(arr: np.ndarray) -> np.ndarray:
 
 
 def cached_by_array(store: dict, arr: np.ndarray, key: tuple, compute, keep: int | None = None):
-    """``compute()`` once per (root of ``arr``, ``key``), kept in ``store``. The entry holds the root, so
-    its ``id`` cannot be reused by another array while the entry lives. ``keep`` bounds the entries
+    """``compute()`` once per (root of ``arr``, the part of the root ``arr`` covers, ``key``), kept in
+    ``store``: every round's view of a pool shares the entry, a slice of it (``mean[:12]``) gets its own.
+    The entry holds the root, so its ``id`` cannot be reused by another array while the entry lives. ``keep`` bounds the entries
     (oldest dropped first) for module-level stores."""
     root = array_root(arr)
-    full_key = (*key, id(root), root.shape)
+    full_key = (*key, id(root), root.shape, arr.shape, arr.strides, arr.__array_interface__["data"][0])
     hit = store.get(full_key)
     if hit is not None and hit[0] is root:
         return hit[1]

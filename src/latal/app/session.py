@@ -113,6 +113,7 @@ class LabelingSession:
         self.exhausted = False
         self.status = "preparing the latent space"
         self.error: str | None = None
+        self._failed_at: int | None = None
         self.stopped: dict[str, int] = {}
         for rec in store.rounds():
             for name, n in (rec.get("stopped") or {}).items():
@@ -189,11 +190,12 @@ class LabelingSession:
             try:
                 self._run_round(round_, labels, skipped)
                 with self._cond:
-                    self.error = None
+                    self.error, self._failed_at = None, None
             except Exception as exc:
                 log.error("round %d failed:\n%s", round_, traceback.format_exc())
                 with self._cond:
                     self.error = f"round {round_} failed: {exc}"
+                    self._failed_at = self.state.last_event  # retried when a new label arrives, not in a loop
             finally:
                 with self._cond:
                     self.busy = False
@@ -365,6 +367,8 @@ class LabelingSession:
     def _maybe_request_round(self) -> None:
         """Ask the worker for the next round when the batch is done (or enough new labels arrived)."""
         if self.mean is None or self.pending or self._budget_left() <= 0:
+            return
+        if self._failed_at is not None and self.state.last_event <= self._failed_at:
             return
         if self.round < 0:
             self.pending = True
