@@ -8,20 +8,25 @@ import numpy as np
 
 from latal.data.arrays import load_array_dataset
 from latal.data.dataset import Dataset, pixel_range, scale_pixels
-from latal.data.embedded import load_digits_dataset
+from latal.data.embedded import TABLES, load_digits_dataset, load_table_dataset, make_waveform
 from latal.data.folders import load_image_folder
 from latal.data.idx import IDX_DATASETS, load_idx_dataset, read_idx
 from latal.exceptions import DataError
 
-NAMED_DATASETS = ("digits", *IDX_DATASETS)
+NAMED_DATASETS = ("digits", *TABLES, "waveform", *IDX_DATASETS)
 
 
 def load_dataset(source: str, data_dir=None, *, download: bool = True, image_size=None, progress: bool = True) -> Dataset:
-    """Load a dataset by name (``digits``, ``mnist``, ``fashion-mnist``) or path
+    """Load a dataset by name (``digits``, ``iris``, ``wine``, ``breast-cancer``, ``waveform`` (generated, seed 0),
+    ``mnist``, ``fashion-mnist``) or path
     (``.npy``/``.npz`` file, or a folder of images)."""
     key = str(source).lower().replace("_", "-")
     if key == "digits":
         return load_digits_dataset()
+    if key in TABLES:
+        return load_table_dataset(key)
+    if key == "waveform":
+        return make_waveform()
     if key in IDX_DATASETS:
         return load_idx_dataset(key, data_dir, download=download, progress=progress)
     path = Path(source)

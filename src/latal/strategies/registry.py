@@ -116,3 +116,12 @@ STRATEGIES.register("seals", SEALS, "SEALS: a base strategy (default margin) ove
 def make_strategy(spec: str, **overrides) -> Strategy:
     """Build a strategy from a spec such as ``margin`` or ``margin:repr=kl_to_prior,gamma=0.7``."""
     return STRATEGIES.build(spec, **overrides)
+
+from latal.strategies.cluster_contrastive import ClusterContrastive  # noqa: E402
+
+STRATEGIES.register("cluster_contrastive", ClusterContrastive, ClusterContrastive.description)
+
+from latal.strategies.dual import DUAL, KMeansCentroids  # noqa: E402
+
+STRATEGIES.register("dual", DUAL, DUAL.description)
+STRATEGIES.register("kmeans_centroids", KMeansCentroids, KMeansCentroids.description)
