@@ -17,7 +17,8 @@ NAMES = STRATEGIES.names()
 # cheaper settings where a default is costly; the invariants under test do not depend on them
 _FAST = {"dal": {"max_epochs": 3}, "dfal": {"max_iter": 5}, "bald": {"n_samples": 4},
          "max_entropy": {"n_samples": 4}, "variation_ratio": {"n_samples": 4}, "bayesian": {"n_samples": 4},
-         "vaal": {"iterations": 5}, "batchbald": {"n_samples": 4}}
+         "vaal": {"iterations": 5}, "batchbald": {"n_samples": 4}, "dual": {"pretrain_epochs": 2, "epochs": 5},
+         "cluster_contrastive": {"pretrain_epochs": 1, "epochs": 1}}
 
 
 def make_strategy(name, **kw):
@@ -30,7 +31,9 @@ def _ctx(pool, fitted=True):
     if fitted and pool.n_labeled:
         Z, y = pool.labeled_data()
         learner = _LEARNER.clone().fit(Z, y, n_classes=pool.n_classes)
-    return QueryContext(pool=pool.view(), learner=learner)
+    # raw items for the strategies that read them (paper 003's autoencoder): 16 x 16 images
+    inputs = np.random.default_rng(pool.n).integers(0, 256, size=(pool.n, 16, 16), dtype=np.uint8)
+    return QueryContext(pool=pool.view(), learner=learner, inputs=inputs)
 
 
 def test_registry_is_not_empty():
@@ -138,6 +141,10 @@ def test_requirements_are_explicit(name):
             strategy.select(ctx, 5, 0)
     else:
         assert len(strategy.select(ctx, 5, 0)) == 5
+    if Needs.INPUTS in strategy.needs:
+        no_inputs = QueryContext(pool=ctx.pool, learner=ctx.learner)
+        with pytest.raises(MissingRequirementError, match="raw items"):
+            strategy.select(no_inputs, 5, 0)
     if Needs.LEARNER in strategy.needs:
         pool, _ = make_pool(n=80, labeled=0)
         with pytest.raises(MissingRequirementError, match="needs a fitted learner"):

@@ -183,6 +183,13 @@ class Strategy:
                 f"{self!r} needs at least one labeled item; start with a batch chosen without labels "
                 "(e.g. the 'random' strategy)."
             )
+        if Needs.INPUTS in self.needs and ctx.inputs is None:
+            raise MissingRequirementError(
+                f"{self!r} reads the raw items (images), and the query context has none; pass inputs= "
+                "(latal run does, from the dataset)."
+            )
+        if Needs.INPUTS in self.needs and len(ctx.inputs) != view.n:
+            raise DataError(f"the context holds {len(ctx.inputs)} raw items for a pool of {view.n}.")
         if k >= unlabeled.size:
             return unlabeled.copy()
         chosen = np.asarray(self._select(ctx, k, as_rng(rng)), dtype=np.int64)

@@ -40,7 +40,7 @@ def _mlp(sizes):
 
 def dual_scores(X, *, n_clusters: int = 10, hidden=(128, 64), latent_dim: int = 32, alpha: float = 1.0,
                 beta: float = 1.0, lam: float = 1.0, gamma: float = 1.0, pretrain_epochs: int = 100,
-                epochs: int = 300, lr: float = 1e-3, batch_size: int = 128, standardize: bool = True,
+                epochs: int = 1000, lr: float = 1e-3, batch_size: int = 128, standardize: bool = True,
                 seed: int = 0, device: str = "auto") -> tuple[np.ndarray, dict]:
     """DUAL's representativeness score of every row of ``X`` (higher: select first) and what training took.
 
@@ -54,7 +54,9 @@ def dual_scores(X, *, n_clusters: int = 10, hidden=(128, 64), latent_dim: int = 
         DUAL w/o ablation
     lam, gamma : weights of the l2,1 norms of Q and P
     pretrain_epochs : autoencoder pre-training (mini-batches of ``batch_size``)
-    epochs : full-batch Adam steps of the joint stage
+    epochs : full-batch Adam steps of the joint stage (1,000: on scikit-learn's wine and iris, 300 steps
+        leave Q far from converged and the selection worse than random)
+    lr : Adam's learning rate in both stages (the paper's value is lost from the text)
     """
     import torch
     import torch.nn.functional as F
@@ -124,7 +126,8 @@ class DUAL(Strategy):
     """DUAL (paper 002): zero-label selection by the self-representation and centroid coefficients of a
     selection block between an encoder and a decoder. Works without any label (a cold-start strategy).
 
-    Runs on the pool's representation of up to ``max_candidates`` random unlabeled items (Q is n x n).
+    Runs on the pool's representation of up to ``max_candidates`` random unlabeled items (Q is n x n: one
+    joint step at n = 2,500 takes about 0.1 s on this CPU, so 1,000 items by default).
     ``n_clusters`` defaults to the batch size. Other parameters: see :func:`dual_scores`.
     """
 
@@ -132,7 +135,7 @@ class DUAL(Strategy):
 
     def __init__(self, n_clusters: int | None = None, hidden=(128, 64), latent_dim: int = 32, alpha: float = 1.0,
                  beta: float = 1.0, lam: float = 1.0, gamma: float = 1.0, pretrain_epochs: int = 100,
-                 epochs: int = 300, lr: float = 1e-3, max_candidates: int = 3000, seed: int = 0,
+                 epochs: int = 1000, lr: float = 1e-3, max_candidates: int = 1000, seed: int = 0,
                  device: str = "auto"):
         if n_clusters is not None and int(n_clusters) < 1:
             raise ValueError(f"n_clusters must be a positive integer; got {n_clusters!r}.")
