@@ -3,8 +3,9 @@ clustering contrastive loss (Roda & Geva, Front. Artif. Intell. 2024; paper 003)
 
 Algorithm 1 of the paper, here :class:`ClusterContrastiveModel`:
 
-1. pre-train a convolutional autoencoder (3 conv layers, batch norm, a 10-d linear embedding; the
-   decoder mirrors it) on every image, labeled or not, with the MSE loss (Eq. 5);
+1. pre-train the convolutional autoencoder of section 3.4 (the ``conv_ae`` encoder's network: 3 conv
+   layers, batch norm, a 10-d linear embedding; the decoder mirrors it) on every image, labeled or
+   not, with the MSE loss (Eq. 5);
 2. initialise the clustering layer's centroids with the mean latent of each class of the labeled
    pool (Eq. 6), so that cluster j is class j;
 3. each round: query the unlabeled images whose soft cluster assignment q (Student's t, Eq. 1) has
@@ -29,32 +30,6 @@ import time
 import numpy as np
 
 from latal.strategies.base import Needs, QueryContext, Strategy
-
-
-def _build_cae(shape: tuple[int, int, int], latent_dim: int, filters=(32, 64, 128)):
-    """DCEC's convolutional autoencoder, sized for (C, H, W) inputs with H, W divisible by 4."""
-    import torch.nn as nn
-
-    c, h, w = shape
-    f1, f2, f3 = filters
-    h3, w3 = (h // 4 - 3) // 2 + 1, (w // 4 - 3) // 2 + 1
-    if h % 4 or w % 4 or h3 < 1 or w3 < 1:
-        raise ValueError(f"the convolutional autoencoder needs images of at least 12 x 12 pixels with sides "
-                         f"divisible by 4; got {h} x {w}.")
-    encoder = nn.Sequential(
-        nn.Conv2d(c, f1, 5, stride=2, padding=2), nn.BatchNorm2d(f1), nn.ReLU(),
-        nn.Conv2d(f1, f2, 5, stride=2, padding=2), nn.ReLU(),
-        nn.Conv2d(f2, f3, 3, stride=2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(f3 * h3 * w3, latent_dim),
-    )
-    pad_h, pad_w = h // 4 - ((h3 - 1) * 2 + 3), w // 4 - ((w3 - 1) * 2 + 3)
-    decoder = nn.Sequential(
-        nn.Linear(latent_dim, f3 * h3 * w3), nn.ReLU(), nn.Unflatten(1, (f3, h3, w3)),
-        nn.ConvTranspose2d(f3, f2, 3, stride=2, output_padding=(pad_h, pad_w)), nn.BatchNorm2d(f2), nn.ReLU(),
-        nn.ConvTranspose2d(f2, f1, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
-        nn.ConvTranspose2d(f1, c, 5, stride=2, padding=2, output_padding=1), nn.Sigmoid(),
-    )
-    return encoder, decoder
 
 
 def soft_assign(z, centroids):
@@ -153,6 +128,7 @@ class ClusterContrastiveModel:
         import torch.nn.functional as F
 
         from latal._torch import make_optimizer, resolve_device
+        from latal.encoders.autoencoder import conv_ae_module
 
         t0 = time.perf_counter()
         self.dev_ = resolve_device(self.device)
@@ -160,9 +136,12 @@ class ClusterContrastiveModel:
         self.shape_ = X.shape[1:]
         self.gen_ = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)
-        self.encoder_, self.decoder_ = (m.to(self.dev_) for m in _build_cae(self.shape_, self.latent_dim))
-        self.opt_ = make_optimizer("adam", list(self.encoder_.parameters()) + list(self.decoder_.parameters()),
-                                   self.lr)
+        c, h, w = self.shape_
+        if h != w:
+            raise ValueError(f"cluster_contrastive needs square images; got {h} x {w}.")
+        self.module_ = conv_ae_module(c, h, self.latent_dim).to(self.dev_)  # the `conv_ae` encoder's network
+        self.encoder_, self.decoder_ = self.module_.body, self.module_.decode
+        self.opt_ = make_optimizer("adam", self.module_.parameters(), self.lr)
         self.X_ = torch.from_numpy(X)
         for _ in range(self.pretrain_epochs):
             for idx in torch.randperm(len(X), generator=self.gen_).split(self.batch_size):
