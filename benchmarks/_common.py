@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import time
@@ -13,24 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from latal.experiment import ExperimentConfig, environment, prepare, run_experiment
+from latal.experiment import ExperimentConfig, environment
 from latal.loop import ROUND_PHASES
 
-_PREPARED: dict = {}
-
-
-def _init_worker(threads: int) -> None:
-    os.environ["LATAL_THREADS"] = str(threads)
-
-
-def run_one(cfg_dict: dict) -> dict:
-    """One experiment; data and latents are prepared once per process (and come from the encoder cache)."""
-    cfg = ExperimentConfig(**cfg_dict)
-    key = (cfg.dataset, cfg.data_dir, cfg.encoder, cfg.refine, cfg.pool_size, cfg.split_seed, cfg.test_fraction)
-    if key not in _PREPARED:
-        _PREPARED[key] = prepare(cfg)
-    return run_experiment(cfg, prepared=_PREPARED[key])
-
+from latal.bench.runner import init_worker as _init_worker  # noqa: E402  (one experiment runner for all)
+from latal.bench.runner import run_one  # noqa: E402
 
 def run_many(configs: list[ExperimentConfig], jobs: int = 1, label=lambda c: f"{c.strategy} seed {c.seed}") -> list[dict]:
     """Run experiments, ``jobs`` processes at a time (one torch thread each when parallel)."""

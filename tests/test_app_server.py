@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from app_helpers import make_session, truth
+from app_helpers import make_session
 from latal.app.project import ImageSource
 from latal.app.server import create_app, shortcuts
 from latal.data.dataset import Dataset

@@ -3,7 +3,6 @@
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from app_helpers import CLASSES, FakeClock, make_session, truth

@@ -162,6 +162,28 @@ def cmd_encode(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from latal.bench import list_protocols, load_protocol, run_protocol, write_report
+
+    if args.list or not args.protocol:
+        for name, title in list_protocols():
+            print(f"{name}  {title}")
+        return 0
+    protocol = load_protocol(args.protocol)
+    if args.quick:
+        protocol = protocol.quickened()
+    if args.repeats is not None:
+        if args.repeats < 1:
+            raise ValueError(f"--repeats must be at least 1; got {args.repeats}.")
+        protocol.repeats = args.repeats
+    out = Path(args.out or f"bench-{protocol.name}{'-quick' if args.quick else ''}")
+    runs = run_protocol(protocol, out, jobs=args.jobs, data_dir=args.data_dir)
+    paths = write_report(protocol, runs, out, quick=args.quick)
+    print(paths["report"].read_text())
+    print(f"# wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
 def _list(registry) -> int:
     rows = registry.describe()
     width = max(len(n) for n, _ in rows)
@@ -226,6 +248,19 @@ def build_parser() -> argparse.ArgumentParser:
     from latal.learners import LEARNERS
     from latal.stopping import STOPPING
     from latal.strategies import STRATEGIES
+
+    b = sub.add_parser("bench", help="re-run a paper's experiment from a protocol and report it beside the paper",
+                       description="Run a protocol (a name from --list, or a TOML file): every arm x repeat, in "
+                                   "parallel, resuming from DIR/runs; writes results.json, summary.csv, report.md "
+                                   "and curves.png.")
+    b.add_argument("protocol", nargs="?", help="protocol name or TOML file")
+    b.add_argument("--list", action="store_true", help="list the shipped protocols")
+    b.add_argument("--repeats", type=int, default=None, help="override the protocol's repeats")
+    b.add_argument("--jobs", type=int, default=1, help="parallel processes (each gets cores / jobs torch threads)")
+    b.add_argument("--out", default=None, help="output folder (default bench-PROTOCOL)")
+    b.add_argument("--quick", action="store_true", help="a shrunken version for tests and CI (under two minutes)")
+    b.add_argument("--data-dir", default=None, help="folder holding mnist/ and fashion-mnist/ IDX files")
+    b.set_defaults(func=cmd_bench)
 
     from latal.app.cli import add_parsers as add_app_parsers
 
