@@ -16,7 +16,8 @@ Algorithm 1 of the paper, here :class:`ClusterContrastiveModel`:
 
 An image's class is its cluster (argmax q). The paper gives no values for the loss weights, the
 temperature or the learning rate: the defaults follow DCEC (Guo et al. 2017), whose clustering layer
-the paper uses (clustering weight 0.1, Adam), with alpha3 = 0.1 and tau = 1; ``ccl=False`` (alpha3 = 0)
+the paper uses (clustering weight 0.1, Adam), with alpha3 = 0.1 and tau = 1 on cosine similarities (Eq. 7's raw
+dot products collapse the clusters: BENCHMARKS.md); ``ccl=False`` (alpha3 = 0)
 is the paper's "clustering only" ablation (Table 2).
 
 :class:`ClusterContrastive` is the strategy form: ``latal run --strategy cluster_contrastive`` (images
@@ -237,9 +238,10 @@ class ClusterContrastive(Strategy):
 
     def __init__(self, pretrain_epochs: int = 50, epochs: int = 10, latent_dim: int = 10, alpha1: float = 1.0,
                  alpha2: float = 0.1, alpha3: float = 0.1, tau: float = 1.0, ccl: bool = True, batch_size: int = 256,
-                 lr: float = 1e-3, seed: int = 0, device: str = "auto"):
+                 lr: float = 1e-3, similarity: str = "cosine", seed: int = 0, device: str = "auto"):
         self.params = dict(pretrain_epochs=pretrain_epochs, epochs=epochs, latent_dim=latent_dim, alpha1=alpha1,
-                           alpha2=alpha2, alpha3=alpha3, tau=tau, ccl=ccl, batch_size=batch_size, lr=lr, seed=seed,
+                           alpha2=alpha2, alpha3=alpha3, tau=tau, ccl=ccl, batch_size=batch_size, lr=lr,
+                           similarity=similarity, seed=seed,
                            device=device)
         self.model_ = None
         self._inputs = None
