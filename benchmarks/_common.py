@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import statistics
 import sys
 import time
@@ -27,7 +28,8 @@ def run_many(configs: list[ExperimentConfig], jobs: int = 1, label=lambda c: f"{
             results.append(run_one(d))
             print(f"  {label(cfg)}: {results[-1]['rounds'][-1]['accuracy']:.4f}", file=sys.stderr)
         return results
-    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(1,)) as ex:
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                             initargs=(1,)) as ex:
         for cfg, res in zip(configs, ex.map(run_one, dicts)):
             print(f"  {label(cfg)}: {res['rounds'][-1]['accuracy']:.4f}", file=sys.stderr)
             results.append(res)

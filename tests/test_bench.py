@@ -101,3 +101,17 @@ def test_thesis_protocol_quick_end_to_end(tmp_path, datasets_dir):
     at_200 = {r["arm"]: float(r["mean"]) for r in rows if r["n_labeled"] == "200"}
     assert len(at_200) == 5 and all(0.7 < v < 1.0 for v in at_200.values())
     assert (out / "curves.png").stat().st_size > 10_000
+
+
+def test_parallel_runs_after_a_torch_encoder_do_not_hang(tmp_path):
+    """The encoders are prepared in the parent (torch's thread pool started); workers must not be forked
+    from it (that deadlocked them). Run in a child process so that a hang fails instead of blocking."""
+    import subprocess
+    import sys
+
+    f = tmp_path / "torch.toml"
+    f.write_text(TINY.replace('encoder = "pca:n_components=20"', 'encoder = "dense_vae:epochs=1,latent_dim=8"'))
+    done = subprocess.run([sys.executable, "-m", "latal.cli", "bench", str(f), "--jobs", "2", "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 4

@@ -4,6 +4,7 @@ on disk at once (an interrupted benchmark resumes where it stopped)."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import sys
@@ -94,7 +95,10 @@ def run_protocol(p: Protocol, out, *, jobs: int = 1, data_dir: str | None = None
             t = time.perf_counter()
             finish(arm, rep, cfg, path, run_one(cfg.to_dict()), time.perf_counter() - t)
     else:
-        with ProcessPoolExecutor(jobs, initializer=init_worker, initargs=(max(1, (os.cpu_count() or 1) // jobs),)) as ex:
+        # spawned, not forked: a fork after torch has started its thread pool here (the encoders were
+        # prepared above) deadlocks the workers
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
+                                 initargs=(max(1, (os.cpu_count() or 1) // jobs),)) as ex:
             started = {ex.submit(run_one, cfg.to_dict()): (arm, rep, cfg, path, time.perf_counter())
                        for arm, rep, cfg, path in tasks}
             for fut in as_completed(started):
