@@ -123,25 +123,11 @@ def create_app(session: LabelingSession, images, *, token: str | None = None, ho
         resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
-    @app.errorhandler(BadRequest)
-    def bad(exc):
-        return jsonify(error=str(exc)), 400
-
-    @app.errorhandler(UnknownItemError)
-    def unknown_item(exc):
-        return jsonify(error=str(exc)), 404
-
-    @app.errorhandler(LabelError)
-    def bad_label(exc):
-        return jsonify(error=str(exc)), 400
-
-    @app.errorhandler(Conflict)
-    def conflict(exc):
-        return jsonify(error=str(exc)), 409
-
-    @app.errorhandler(LatalError)
-    def latal_error(exc):
-        return jsonify(error=str(exc)), 500
+    # the most specific class wins (Flask walks the exception's MRO), so UnknownItemError is a 404 and other
+    # LabelErrors a 400
+    for exc_type, status in ((BadRequest, 400), (UnknownItemError, 404), (LabelError, 400), (Conflict, 409),
+                             (LatalError, 500)):
+        app.register_error_handler(exc_type, lambda exc, status=status: (jsonify(error=str(exc)), status))
 
     @app.errorhandler(404)
     def not_found(exc):

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latal.app.store import Event, ProjectStore
+from latal.app.store import ProjectStore
 from latal.exceptions import LabelError, LatalError
 from latal.pool import PoolView, _readonly
 from latal.strategies.base import Needs, QueryContext
+from latal.strategies.random import RandomSampling
 
 log = logging.getLogger("latal.app")
 
@@ -122,7 +123,7 @@ class LabelingSession:
         self._thread: threading.Thread | None = None
         self._closing = False
         self.round_seconds: list[dict] = []  # per retrain: fit/select seconds and time to publish
-        if queued is None and not (Needs.INPUTS in initial_strategy.needs) and _needs_no_latents(initial_strategy):
+        if queued is None and isinstance(initial_strategy, RandomSampling):
             # a random first batch needs no latent space: the person starts while the encoder trains
             first = self._random_first()
             b = self.settings.batch
@@ -350,7 +351,8 @@ class LabelingSession:
                 self.state.apply(new)
                 self._maybe_request_round()
 
-    def _apply(self, ev: Event) -> None:
+    def _catch_up(self) -> None:
+        """Fold in the event just written (and any other process's before it), then see whether a round is due."""
         with self._cond:
             self.state.apply(self.store.events(self.state.last_event))  # ours and anything before it
             self._maybe_request_round()
@@ -458,7 +460,7 @@ class LabelingSession:
             ev = self.store.append("relabel" if relabel else "label", item, annotator, label)
             if client is not None:
                 self._renew(client)
-            self._apply(ev)
+            self._catch_up()
         return {"ok": True, "event": ev.id, "kind": ev.kind, "item": self.item_info(item)}
 
     def skip(self, item, annotator: str, client: str | None = None) -> dict:
@@ -468,7 +470,7 @@ class LabelingSession:
             ev = self.store.append("skip", item, annotator)
             if client is not None:
                 self._renew(client)
-            self._apply(ev)
+            self._catch_up()
         return {"ok": True, "event": ev.id, "kind": "skip", "item": self.item_info(item)}
 
     def undo(self, annotator: str, client: str | None = None) -> dict:
@@ -481,7 +483,7 @@ class LabelingSession:
             ev = self.store.append("undo", target.item, annotator, target=target.id)
             if client is not None:
                 self.leases[target.item] = (client, self._clock() + self.settings.lease_seconds)
-            self._apply(ev)
+            self._catch_up()
             return {"ok": True, "event": ev.id, "undone": {"event": target.id, "kind": target.kind,
                                                           "label": target.label},
                     "item": self.item_info(target.item)}
@@ -511,8 +513,3 @@ class LabelingSession:
                 "stopping": (rounds[-1].get("stopping") if rounds else None),
             }
 
-
-def _needs_no_latents(strategy) -> bool:
-    from latal.strategies.random import RandomSampling
-
-    return isinstance(strategy, RandomSampling)
