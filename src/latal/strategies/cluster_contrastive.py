@@ -112,16 +112,12 @@ class ClusterContrastiveModel:
 
     # ------------------------------------------------------------------ data
     def _images(self, x: np.ndarray) -> np.ndarray:
+        """(n, H, W) or (n, H, W, C) images -> (n, C, H, W) float32 in [0, 1], scaled as every encoder scales."""
+        from latal.data.dataset import pixel_range, scale_pixels
+        from latal.encoders.torch_base import to_nchw
+
         x = np.asarray(x)
-        if x.ndim == 3:
-            x = x[:, None]
-        elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-            x = np.moveaxis(x, -1, 1)
-        if x.ndim != 4:
-            raise ValueError(f"cluster_contrastive trains on images (n, H, W) or (n, H, W, C); got shape {x.shape}.")
-        x = x.astype(np.float32)
-        hi = float(x.max()) if x.size else 1.0
-        return x / hi if hi > 1.0 else x
+        return to_nchw(scale_pixels(x, *pixel_range(x)))
 
     # ------------------------------------------------------------------ training
     def pretrain(self, x) -> ClusterContrastiveModel:
