@@ -1,8 +1,9 @@
 """Shared helpers of the labeling-app tests."""
 
+from contextlib import contextmanager
+
 import numpy as np
 from latal.app.session import LabelingSession, SessionSettings
-from latal.app.store import ProjectStore
 from latal.learners import LEARNERS
 from latal.strategies import STRATEGIES
 
@@ -34,3 +35,14 @@ def make_session(store, *, strategy="margin", initial="random", stopping=(), clo
 
 def truth(item):
     return CLASSES[item % 3]
+
+
+@contextmanager
+def running(store, timeout: float = 30, **kw):
+    """A started session whose first batch and latents are ready; closed afterwards."""
+    s = make_session(store, **kw).start()
+    try:
+        assert s.wait_idle(timeout)
+        yield s
+    finally:
+        s.close()

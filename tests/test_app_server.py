@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from app_helpers import make_session
+from app_helpers import running as started
 from latal.app.project import ImageSource
 from latal.app.server import create_app, shortcuts
 from latal.data.dataset import Dataset
@@ -25,10 +25,8 @@ class Images:
 
 @pytest.fixture
 def running(store):
-    s = make_session(store).start()
-    assert s.wait_idle(30)
-    yield s
-    s.close()
+    with started(store) as s:
+        yield s
 
 
 def client_for(session, **kw):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from app_helpers import CLASSES, FakeClock, make_session, truth
+from app_helpers import CLASSES, FakeClock, make_session, running, truth
 from latal.app.session import Conflict
 from latal.app.store import ProjectStore
 from latal.stopping import make_stopping
@@ -17,9 +17,7 @@ def label_all(session, items, annotator="ann", client="a"):
 
 
 def test_batches_follow_one_another_and_are_stored(store):
-    s = make_session(store).start()
-    try:
-        assert s.wait_idle(30)
+    with running(store) as s:
         first = s.next_items("a")
         assert first["status"] == "ok" and first["round"] == 0 and len(first["items"]) == 10
         label_all(s, first["items"])
@@ -31,15 +29,11 @@ def test_batches_follow_one_another_and_are_stored(store):
         rec = store.rounds()[-1]
         assert rec["n_labels"] == 10 and rec["fit_seconds"] >= 0
         assert 0.0 <= rec["cv_accuracy"] <= 1.0 and rec["cv_folds"] in (2, 3)  # folds <= smallest class count
-    finally:
-        s.close()
 
 
 def test_two_clients_get_different_items_and_leases_expire(store):
     clock = FakeClock()
-    s = make_session(store, clock=clock, lease_seconds=60, max_wait=0).start()
-    try:
-        assert s.wait_idle(30)
+    with running(store, clock=clock, lease_seconds=60, max_wait=0) as s:
         a = s.next_items("a", n=6)
         b = s.next_items("b", n=6)
         ids_a, ids_b = {i["id"] for i in a["items"]}, {i["id"] for i in b["items"]}
@@ -51,14 +45,10 @@ def test_two_clients_get_different_items_and_leases_expire(store):
         clock.t += 61  # a's lease lapses: b may take those items
         c = s.next_items("c", n=10)
         assert ids_a <= {i["id"] for i in c["items"]} | ids_b
-    finally:
-        s.close()
 
 
 def test_reserve_keeps_people_busy_while_the_model_trains(store):
-    s = make_session(store, max_wait=0.05).start()
-    try:
-        assert s.wait_idle(30)
+    with running(store, max_wait=0.05) as s:
         first = s.next_items("a")
         gate = threading.Event()
         fit = s._fit
@@ -71,14 +61,10 @@ def test_reserve_keeps_people_busy_while_the_model_trains(store):
         assert set(i["id"] for i in r["items"]) <= set(s.reserve)
         gate.set()
         assert s.wait_idle(30) and s.round == 1
-    finally:
-        s.close()
 
 
 def test_undo_brings_the_item_back_and_skips_leave_the_selection(store):
-    s = make_session(store).start()
-    try:
-        assert s.wait_idle(30)
+    with running(store) as s:
         items = [i["id"] for i in s.next_items("a")["items"]]
         s.label(items[0], "cat", "ann", "a")
         s.skip(items[1], "ann", "a")
@@ -94,14 +80,10 @@ def test_undo_brings_the_item_back_and_skips_leave_the_selection(store):
         nxt = s.next_items("a", wait=10)
         assert nxt["round"] == 1 and items[1] not in {i["id"] for i in nxt["items"]}
         assert items[1] in store.state().skipped
-    finally:
-        s.close()
 
 
 def test_budget_stops_new_labels_but_not_relabels(store):
-    s = make_session(store, budget=12).start()
-    try:
-        assert s.wait_idle(30)
+    with running(store, budget=12) as s:
         label_all(s, s.next_items("a")["items"])
         more = s.next_items("a", wait=10)
         assert len(more["items"]) == 2  # 12 - 10
@@ -113,8 +95,6 @@ def test_budget_stops_new_labels_but_not_relabels(store):
         done = next(iter(store.state().labels))
         assert s.label(done, "bird", "ann")["kind"] == "relabel"
         assert len(store.state().labels) == 12
-    finally:
-        s.close()
 
 
 def test_resume_shows_the_same_batch_and_keeps_labels(tmp_path):
@@ -129,14 +109,10 @@ def test_resume_shows_the_same_batch_and_keeps_labels(tmp_path):
     s.close()
     store.close()
     store = ProjectStore.open(path)
-    s = make_session(store).start()
-    try:
-        assert s.wait_idle(30)
+    with running(store) as s:
         assert s.round == 1 and len(store.state().labels) == 11
         again = [i["id"] for i in s.next_items("b")["items"]]
         assert again == batch[1:]
-    finally:
-        s.close()
         store.close()
 
 
@@ -158,29 +134,21 @@ def test_same_seed_same_queries(tmp_path):
 
 
 def test_stopping_criterion_is_reported(store):
-    s = make_session(store, stopping=[make_stopping("budget:labels=20")]).start()
-    try:
-        assert s.wait_idle(30)
+    with running(store, stopping=[make_stopping("budget:labels=20")]) as s:
         for _ in range(2):
             label_all(s, s.next_items("a", wait=10)["items"])
         assert s.wait_idle(30)
         p = s.progress()
         assert p["stopped"] == {"budget": 20}
         assert p["stopping"]["budget"]["fired"] is True
-    finally:
-        s.close()
 
 
 def test_a_strategy_that_needs_latents_picks_the_first_batch_once_they_exist(store):
-    s = make_session(store, initial="kmeans").start()
-    try:
-        assert s.wait_idle(30)
+    with running(store, initial="kmeans") as s:
         first = s.next_items("a")
         assert first["round"] == 0 and len(first["items"]) == 10
         labels = [truth(i["id"]) for i in first["items"]]
         assert len(set(labels)) == 3  # k-means centres cover the three blobs
-    finally:
-        s.close()
 
 
 def test_initial_strategy_that_needs_labels_is_refused(store):
@@ -190,21 +158,15 @@ def test_initial_strategy_that_needs_labels_is_refused(store):
 
 @pytest.mark.parametrize("learner", ["label_spreading", "mlp:epochs=3"])
 def test_pool_aware_and_torch_learners_run_behind_the_page(store, learner):
-    s = make_session(store, learner=learner).start()
-    try:
-        assert s.wait_idle(60)
+    with running(store, learner=learner, timeout=60) as s:
         label_all(s, s.next_items("a")["items"])
         nxt = s.next_items("a", wait=30)
         assert nxt["round"] == 1 and len(nxt["items"]) == 10 and not s.error
         assert s.wait_idle(60) and store.rounds()[-1]["cv_accuracy"] is not None
-    finally:
-        s.close()
 
 
 def test_a_failing_round_is_reported_and_retried_on_the_next_label_only(store):
-    s = make_session(store).start()
-    try:
-        assert s.wait_idle(30)
+    with running(store) as s:
         calls = []
         fit = s._fit
 
@@ -222,5 +184,3 @@ def test_a_failing_round_is_reported_and_retried_on_the_next_label_only(store):
         s._fit = fit
         s.label(items[0]["id"], truth(items[0]["id"]), "ann", "a")  # a relabel: a new event, a new try
         assert s.wait_idle(30) and s.round == 1 and s.progress()["error"] is None
-    finally:
-        s.close()
