@@ -11,14 +11,15 @@ from latal.data.dataset import Dataset, pixel_range, scale_pixels
 from latal.data.embedded import TABLES, load_digits_dataset, load_table_dataset, make_waveform
 from latal.data.folders import load_image_folder
 from latal.data.idx import IDX_DATASETS, load_idx_dataset, read_idx
+from latal.data.rgb import RGB_DATASETS, load_cifar10, load_svhn
 from latal.exceptions import DataError
 
-NAMED_DATASETS = ("digits", *TABLES, "waveform", *IDX_DATASETS)
+NAMED_DATASETS = ("digits", *TABLES, "waveform", *IDX_DATASETS, "svhn", "cifar10")
 
 
 def load_dataset(source: str, data_dir=None, *, download: bool = True, image_size=None, progress: bool = True) -> Dataset:
     """Load a dataset by name (``digits``, ``iris``, ``wine``, ``breast-cancer``, ``waveform`` (generated, seed 0),
-    ``mnist``, ``fashion-mnist``) or path
+    ``mnist``, ``fashion-mnist``, ``svhn``, ``cifar10``; the last two only from ``data_dir``) or path
     (``.npy``/``.npz`` file, or a folder of images)."""
     key = str(source).lower().replace("_", "-")
     if key == "digits":
@@ -29,6 +30,8 @@ def load_dataset(source: str, data_dir=None, *, download: bool = True, image_siz
         return make_waveform()
     if key in IDX_DATASETS:
         return load_idx_dataset(key, data_dir, download=download, progress=progress)
+    if key in RGB_DATASETS:
+        return RGB_DATASETS[key](data_dir)
     path = Path(source)
     if path.is_dir():
         return load_image_folder(path, image_size=image_size)
@@ -64,5 +67,5 @@ def split_dataset(ds: Dataset, test_fraction: float = 0.25, seed: int = 0) -> Da
 
 __all__ = [
     "Dataset", "NAMED_DATASETS", "load_array_dataset", "load_dataset", "load_digits_dataset",
-    "load_idx_dataset", "load_image_folder", "pixel_range", "read_idx", "scale_pixels", "split_dataset",
+    "load_cifar10", "load_idx_dataset", "load_image_folder", "load_svhn", "pixel_range", "read_idx", "scale_pixels", "split_dataset",
 ]
