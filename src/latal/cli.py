@@ -172,6 +172,8 @@ def cmd_bench(args) -> int:
     protocol = load_protocol(args.protocol)
     if args.quick:
         protocol = protocol.quickened()
+    for assignment in args.set or []:
+        protocol.override(assignment)
     if args.repeats is not None:
         if args.repeats < 1:
             raise ValueError(f"--repeats must be at least 1; got {args.repeats}.")
@@ -259,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--jobs", type=int, default=1, help="parallel processes (each gets cores / jobs torch threads)")
     b.add_argument("--out", default=None, help="output folder (default bench-PROTOCOL)")
     b.add_argument("--quick", action="store_true", help="a shrunken version for tests and CI (under two minutes)")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="change a protocol setting for this run, e.g. --set settings.epochs=2 --set pool_size=5000 "
+                        "(repeatable; the report lists each change)")
     b.add_argument("--data-dir", default=None, help="folder holding mnist/ and fashion-mnist/ IDX files")
     b.set_defaults(func=cmd_bench)
 

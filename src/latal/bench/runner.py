@@ -1,5 +1,5 @@
-"""Run a protocol: every arm x repeat as its own experiment, in parallel processes, each finished run kept
-on disk at once (an interrupted benchmark resumes where it stopped)."""
+"""Run a protocol: every dataset x arm x repeat as its own run, in parallel processes, each finished run
+kept on disk at once (an interrupted benchmark resumes where it stopped)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from latal.bench.protocol import Arm, Protocol
-from latal.experiment import ExperimentConfig, prepare, run_experiment
+from latal.bench import kinds
+from latal.bench.protocol import Protocol
 
-_PREPARED: dict = {}
+#: one experiment of the active-learning loop from an :class:`~latal.experiment.ExperimentConfig` dict
+run_one = kinds.run_loop
 
 
 def init_worker(threads: int) -> None:
@@ -23,24 +24,12 @@ def init_worker(threads: int) -> None:
     os.environ["LATAL_THREADS"] = str(threads)
 
 
-def run_one(cfg_dict: dict) -> dict:
-    """One experiment; data and latents are prepared once per process (and come from the encoder cache)."""
-    cfg = ExperimentConfig(**cfg_dict)
-    key = (cfg.dataset, cfg.data_dir, cfg.encoder, cfg.refine, cfg.pool_size, cfg.split_seed, cfg.test_fraction)
-    if key not in _PREPARED:
-        _PREPARED[key] = prepare(cfg)
-    return run_experiment(cfg, prepared=_PREPARED[key])
+def _run_task(kind: str, config: dict) -> dict:
+    return kinds.run_config(kind, config)
 
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def arm_config(p: Protocol, arm: Arm, repeat: int, data_dir: str | None) -> ExperimentConfig:
-    return ExperimentConfig(
-        dataset=p.dataset, data_dir=data_dir, encoder=arm.encoder or p.encoder, learner=arm.learner or p.learner,
-        strategy=arm.strategy, initial_strategy=arm.initial_strategy or p.initial_strategy, initial=p.initial,
-        batch=p.batch, rounds=p.rounds, seed=p.seed + repeat, pool_size=p.pool_size, refine=p.refine)
 
 
 def _write_atomic(path: Path, data: dict) -> None:
@@ -49,60 +38,81 @@ def _write_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _same(kept: dict, config: dict) -> bool:
+    return kept == json.loads(json.dumps(config, default=str))
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def run_protocol(p: Protocol, out, *, jobs: int = 1, data_dir: str | None = None, log=None) -> list[dict]:
-    """Run every arm ``p.repeats`` times; returns the runs (``{"arm", "repeat", "result"}``). Runs already
-    in ``out/runs`` with the same configuration are kept, not repeated."""
+    """Run every arm ``p.repeats`` times on each dataset; returns the runs (``{"dataset", "arm", "repeat",
+    "config", "seconds", "result"}``). Runs already in ``out/runs`` with the same configuration are kept."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     runs_dir = Path(out) / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
+    make = kinds.CONFIG[p.kind]
     tasks, done = [], []
-    for arm in p.arms:
-        for rep in range(p.repeats):
-            cfg = arm_config(p, arm, rep, data_dir)
-            path = runs_dir / f"{slug(arm.name)}__{rep}.json"
-            if path.is_file():
-                try:
-                    kept = json.loads(path.read_text())
-                    if kept["config"] == json.loads(json.dumps(cfg.to_dict())):
-                        done.append(kept)
-                        continue
-                except (ValueError, KeyError):
-                    pass  # a damaged or stale file is run again
-            tasks.append((arm, rep, cfg, path))
+    for dataset in p.datasets:
+        for arm in p.arms:
+            for rep in range(p.repeats):
+                cfg = make(p, dataset, arm, rep, data_dir)
+                stem = f"{slug(arm.name)}__{rep}" if len(p.datasets) == 1 else f"{slug(dataset)}__{slug(arm.name)}__{rep}"
+                path = runs_dir / f"{stem}.json"
+                if path.is_file():
+                    try:
+                        kept = json.loads(path.read_text())
+                        if _same(kept["config"], cfg):
+                            kept.setdefault("dataset", dataset)
+                            done.append(kept)
+                            continue
+                    except (ValueError, KeyError):
+                        pass  # a damaged or stale file is run again
+                tasks.append((dataset, arm, rep, cfg, path))
     if done:
         log(f"# {len(done)} runs kept from {runs_dir}, {len(tasks)} to go")
-    # encode each distinct data/encoder once, here, so parallel workers find it in the cache
-    seen = set()
-    for _, _, cfg, _ in tasks:
-        key = (cfg.encoder, cfg.refine, cfg.pool_size)
-        if key not in seen:
-            seen.add(key)
-            t = time.perf_counter()
-            prepare(cfg, progress=False)
-            log(f"# latents ready: {cfg.encoder} ({time.perf_counter() - t:.0f} s)")
-    total = len(done) + len(tasks)
+    if p.kind == "loop":
+        # encode each distinct data/encoder once, here, so that parallel workers find it in the cache
+        seen = set()
+        for _, _, _, cfg, _ in tasks:
+            key = kinds.loop_prepare_key(cfg)
+            if key not in seen:
+                seen.add(key)
+                t = time.perf_counter()
+                kinds.prepare_loop(cfg)
+                log(f"# latents ready: {cfg['dataset']} / {cfg['encoder']} ({time.perf_counter() - t:.0f} s)")
+    total, start, n_before = len(done) + len(tasks), time.perf_counter(), len(done)
 
-    def finish(arm, rep, cfg, path, result, seconds):
-        rec = {"arm": arm.name, "repeat": rep, "config": cfg.to_dict(), "seconds": seconds, "result": result}
+    def finish(dataset, arm, rep, cfg, path, result, seconds):
+        rec = {"dataset": dataset, "arm": arm.name, "repeat": rep, "config": cfg, "seconds": seconds,
+               "result": result}
         _write_atomic(path, rec)
         done.append(rec)
         last = result["rounds"][-1]
-        log(f"[{len(done)}/{total}] {arm.name} #{rep}: {last['accuracy']:.4f} at {last['n_labeled']} labels "
-            f"({seconds:.0f} s)")
+        elapsed = time.perf_counter() - start
+        left = len(tasks) - (len(done) - n_before)
+        eta = elapsed / (len(done) - n_before) * left
+        where = f"{dataset} " if len(p.datasets) > 1 else ""
+        log(f"[{len(done)}/{total}] {where}{arm.name} #{rep}: {last['accuracy']:.4f} at {last['n_labeled']} labels "
+            f"({seconds:.0f} s; elapsed {_clock(elapsed)}, about {_clock(eta)} left)")
 
     if jobs <= 1:
-        for arm, rep, cfg, path in tasks:
+        for dataset, arm, rep, cfg, path in tasks:
             t = time.perf_counter()
-            finish(arm, rep, cfg, path, run_one(cfg.to_dict()), time.perf_counter() - t)
+            finish(dataset, arm, rep, cfg, path, _run_task(p.kind, cfg), time.perf_counter() - t)
     else:
         # spawned, not forked: a fork after torch has started its thread pool here (the encoders were
         # prepared above) deadlocks the workers
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
                                  initargs=(max(1, (os.cpu_count() or 1) // jobs),)) as ex:
-            started = {ex.submit(run_one, cfg.to_dict()): (arm, rep, cfg, path, time.perf_counter())
-                       for arm, rep, cfg, path in tasks}
+            started = {ex.submit(_run_task, p.kind, cfg): (dataset, arm, rep, cfg, path, time.perf_counter())
+                       for dataset, arm, rep, cfg, path in tasks}
             for fut in as_completed(started):
-                arm, rep, cfg, path, t = started[fut]
-                finish(arm, rep, cfg, path, fut.result(), time.perf_counter() - t)
+                dataset, arm, rep, cfg, path, t = started[fut]
+                finish(dataset, arm, rep, cfg, path, fut.result(), time.perf_counter() - t)
     order = {a.name: i for i, a in enumerate(p.arms)}
-    return sorted(done, key=lambda r: (order.get(r["arm"], 99), r["repeat"]))
+    dorder = {d: i for i, d in enumerate(p.datasets)}
+    return sorted(done, key=lambda r: (dorder.get(r["dataset"], 99), order.get(r["arm"], 99), r["repeat"]))
