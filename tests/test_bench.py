@@ -39,7 +39,7 @@ def test_shipped_protocols_load_and_quicken():
     names = dict(list_protocols())
     assert "001-table-5.4" in names
     p = load_protocol("001-table-5.4")
-    assert p.repeats == 10 and p.rounds == 29 and len(p.arms) == 5
+    assert p.repeats == 10 and p.rounds == 29 and len(p.arms) == 7 and p.arms[5].initial == "all"
     assert p.arms[0].published == {3000: (0.9796, 0.000835)} and p.arms[2].encoder == "identity"
     q = p.quickened()
     assert q.repeats == 2 and q.pool_size == 2000 and q.encoder == "pca:n_components=30"
@@ -115,3 +115,117 @@ def test_parallel_runs_after_a_torch_encoder_do_not_hang(tmp_path):
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 4
+
+
+@pytest.mark.parametrize("name", [n for n, _ in list_protocols()])
+def test_every_shipped_protocol_names_parts_that_exist(name):
+    """A typo in a shipped protocol (a strategy, encoder, learner or setting) fails here, not hours into a run;
+    every published figure sits at a label count the protocol reaches."""
+    from latal.bench import kinds
+    from latal.encoders import ENCODERS
+    from latal.learners import LEARNERS
+    from latal.strategies import STRATEGIES
+
+    full = load_protocol(name)
+    for p in (full, full.quickened()):
+        for arm in p.arms:
+            STRATEGIES.build(arm.strategy)
+            config = kinds.CONFIG[p.kind](p, p.datasets[0], arm, 0, None)
+            if p.kind == "loop":
+                ENCODERS.build(config["encoder"])
+                LEARNERS.build(config["learner"])
+                STRATEGIES.build(config["initial_strategy"])
+            for n in arm.published if p is full else ():
+                if n == "all":
+                    assert arm.initial == "all"
+                else:
+                    start, step = kinds.arm_value(p, arm, "initial"), kinds.arm_value(p, arm, "batch")
+                    assert n in p.checkpoints and (n - start) % step == 0, (arm.name, n)
+            if p.kind != "zero_label" and arm.initial != "all":
+                reach = {kinds.arm_value(p, arm, "initial") + i * kinds.arm_value(p, arm, "batch")
+                         for i in range(kinds.arm_value(p, arm, "rounds") + 1)}
+                assert set(p.checkpoints) <= reach, (name, arm.name)
+
+
+def test_set_overrides_a_protocol_and_the_report_says_so(tmp_path, capsys):
+    f = tmp_path / "tiny.toml"
+    f.write_text(TINY)
+    out = tmp_path / "out"
+    assert main(["bench", str(f), "--out", str(out), "--set", "rounds=1", "--set", "checkpoints=[20, 40]",
+                 "--repeats", "1"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [r["result"]["rounds"][-1]["n_labeled"] for r in results["runs"]] == [40, 40]
+    assert "Changed from the protocol on the command line: `rounds=1`, `checkpoints=[20, 40]`." in \
+        (out / "report.md").read_text()
+    capsys.readouterr()
+    assert main(["bench", str(f), "--out", str(out), "--set", "colour=red"]) == 2
+    assert "--set colour: not a settable protocol key" in capsys.readouterr().err
+    assert main(["bench", str(f), "--out", str(out), "--set", "rounds"]) == 2
+    assert "--set takes KEY=VALUE" in capsys.readouterr().err
+
+
+def test_a_full_label_arm_trains_on_the_whole_pool(tmp_path):
+    f = tmp_path / "full.toml"
+    f.write_text(TINY + '\n[[arms]]\nname = "every label"\nstrategy = "random"\ninitial = "all"\n'
+                 'published = { "all" = [0.95, 0.01] }\n')
+    out = tmp_path / "out"
+    assert main(["bench", str(f), "--out", str(out), "--repeats", "1"]) == 0
+    run = json.loads((out / "runs" / "every-label__0.json").read_text())
+    assert run["config"]["initial"] == "all"
+    assert [r["n_labeled"] for r in run["result"]["rounds"]] == [1347]  # digits' pool after its 25 % test split
+    line = next(x for x in (out / "report.md").read_text().splitlines() if x.startswith("| every label"))
+    assert "(all 1347)" in line and "0.9500 ± 0.0100 @ all" in line and "(ours 0." in line
+
+
+def test_zero_label_protocol_quick(tmp_path):
+    """Paper 002's protocol: several datasets in one protocol, one table each."""
+    out = tmp_path / "q002"
+    assert main(["bench", "002-dual", "--quick", "--out", str(out), "--jobs", "2"]) == 0
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert {(r["dataset"], r["arm"]) for r in rows} == {(d, a) for d in ("iris", "wine")
+                                                        for a in ("DUAL", "DUAL w/o", "k-means centroids", "random")}
+    assert all(r["n_labeled"] == "10" and r["repeats"] == "2" and 0.3 < float(r["mean"]) <= 1 for r in rows)
+    report = (out / "report.md").read_text()
+    assert "## iris" in report and "## wine" in report
+    run = json.loads((out / "runs" / "wine__dual__1.json").read_text())
+    assert run["config"]["seed"] == 1001 and run["result"]["rounds"][0]["classes_covered"] >= 1
+
+
+def test_cluster_contrastive_protocol_quick(tmp_path, datasets_dir):
+    """Paper 003's protocol on a small MNIST pool: accuracy by cluster, the MLP beside it, the ablation arm."""
+    out = tmp_path / "q003"
+    assert main(["bench", "003-table-3", "--quick", "--data-dir", str(datasets_dir), "--out", str(out),
+                 "--jobs", "2"]) == 0
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert len(runs) == 4
+    ablation = [r for r in runs if r["arm"] == "clustering only (ablation)"]
+    assert all(r["config"]["model"] == {"pretrain_epochs": 1, "epochs": 1, "ccl": False} for r in ablation)
+    for r in runs:
+        rounds = r["result"]["rounds"]
+        assert [x["n_labeled"] for x in rounds] == [50, 100, 150]
+        assert all(0 <= x["accuracy"] <= 1 and 0 <= x["mlp_accuracy"] <= 1 for x in rounds)
+        assert len(set(rounds[1]["queried"])) == 50
+
+
+def test_svhn_and_cifar_protocols_run_on_files_of_their_format(tmp_path):
+    """SVHN and CIFAR-10 are not on this machine: their protocols run end to end on tiny synthetic files."""
+    import pickle
+
+    import numpy as np
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 300), ("test", 60)):
+        savemat(tmp_path / f"{split}_32x32.mat", {"X": rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8),
+                                                   "y": (np.arange(n) % 10 + 1).reshape(-1, 1).astype(np.uint8)})
+    py = tmp_path / "cifar-10-batches-py"
+    py.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (py / name).write_bytes(pickle.dumps({b"data": rng.integers(0, 256, (60, 3072), dtype=np.uint8),
+                                              b"labels": [i % 10 for i in range(60)]}))
+    for protocol, arms in (("001-table-5.5", 5), ("000-table-2", 6)):
+        out = tmp_path / protocol
+        assert main(["bench", protocol, "--quick", "--data-dir", str(tmp_path), "--out", str(out),
+                     "--repeats", "1"]) == 0
+        runs = json.loads((out / "results.json").read_text())["runs"]
+        assert len(runs) == arms and all(r["result"]["data"]["name"] in ("svhn", "cifar10") for r in runs)

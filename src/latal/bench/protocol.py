@@ -121,9 +121,8 @@ class Protocol:
             value = raw.strip()
         if key.startswith("settings."):
             self.settings[key[len("settings."):]] = value
-        elif key in ("name", "title", "source", "arms", "quick", "overrides") or not hasattr(self, key):
-            allowed = [f for f in Protocol.__dataclass_fields__ if f not in ("name", "title", "source", "arms",
-                                                                             "quick", "overrides")]
+        elif key in _FIXED or not hasattr(self, key):
+            allowed = [f for f in Protocol.__dataclass_fields__ if f not in _FIXED]
             raise ProtocolError(f"--set {key}: not a settable protocol key; use one of {allowed} or settings.NAME.")
         else:
             if key == "datasets" and isinstance(value, str):
@@ -132,6 +131,8 @@ class Protocol:
         self.overrides.append(f"{key}={raw.strip()}")
 
 
+#: what --set may not change: the identity of the protocol and its structure
+_FIXED = ("name", "title", "source", "arms", "quick", "overrides", "kind")
 _COMMON = ("name", "title", "source", "repeats", "arms")
 _REQUIRED = {
     "loop": _COMMON + ("encoder", "learner", "initial", "batch", "rounds"),

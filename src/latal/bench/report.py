@@ -54,7 +54,7 @@ def _table(p: Protocol, data: dict) -> list[str]:
             top = max(per)
             cells[1 + len(p.checkpoints) - 1] = f"{np.mean(per[top]):.4f} ± {_std(per[top]):.4f} (all {top})"
         pub, diff = [], []
-        for n, (mean, std) in sorted(arm.published.items(), key=lambda kv: (kv[0] == "all", str(kv[0]))):
+        for n, (mean, std) in sorted(arm.published.items(), key=lambda kv: (kv[0] == "all", 0 if kv[0] == "all" else kv[0])):
             pub.append(f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "") + f" @ {n}")
             at = (max(per) if per else None) if n == "all" else n
             v = per.get(at)
