@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table, write_json  # noqa: E402
@@ -30,43 +28,18 @@ CHECKPOINTS = (500, 1500, 2500, 5000)
 
 
 def run(args) -> dict:
-    from latal.data import load_dataset
-    from latal.learners import LEARNERS
-    from latal.strategies.cluster_contrastive import ClusterContrastiveModel
+    """The run ``latal bench 003-table-3`` makes (seeded 80/20 split, Algorithm 1), with this script's settings."""
+    from latal.bench.kinds import run_cluster_contrastive
 
-    ds = load_dataset(args.dataset, args.data_dir, progress=False)
-    rng = np.random.default_rng(args.seed)
-    order = rng.permutation(ds.n)
-    n_val = int(round(0.2 * ds.n))
-    val, pool = order[:n_val], np.sort(order[n_val:])
-    x, y = ds.x[pool], ds.y[pool]
-    x_val, y_val = ds.x[val], ds.y[val]
-    model = ClusterContrastiveModel(len(ds.class_names), pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
-                                    ccl=not args.no_ccl, seed=args.seed)
-    t0 = time.perf_counter()
-    model.pretrain(x)
-    labeled = np.sort(rng.choice(len(x), size=args.initial, replace=False))
-    model.init_centroids(labeled, y[labeled])
-    curve = []
-
-    def evaluate():
-        mlp = LEARNERS.build("mlp", random_state=args.seed).fit(model.encode()[labeled], y[labeled],
-                                                                 n_classes=len(ds.class_names))
-        rec = {"n_labeled": int(len(labeled)), "cluster_accuracy": float(np.mean(model.predict(x_val) == y_val)),
-               "mlp_accuracy": float(np.mean(mlp.predict(model.encode(x_val)) == y_val)),
-               "cpu_seconds": time.process_time(), "wall_seconds": time.perf_counter() - t0}
-        curve.append(rec)
-        print(f"{rec['n_labeled']:5d} labels: cluster {rec['cluster_accuracy']:.4f}  mlp {rec['mlp_accuracy']:.4f}"
-              f"  ({rec['wall_seconds']:.0f} s)", file=sys.stderr, flush=True)
-
-    while len(labeled) < args.until:
-        unl = np.setdiff1d(np.arange(len(x)), labeled, assume_unique=True)
-        chosen = model.query(unl, min(args.batch, args.until - len(labeled)))
-        labeled = np.sort(np.concatenate([labeled, chosen]))
-        model.train_round(labeled, y[labeled])
-        evaluate()
-    return {"dataset": args.dataset, "ccl": not args.no_ccl, "pool": int(len(x)), "validation": int(n_val),
-            "curve": curve, "seconds": dict(model.seconds)}
+    config = {"kind": "cluster_contrastive", "dataset": args.dataset, "data_dir": args.data_dir,
+              "initial": args.initial, "batch": args.batch, "rounds": (args.until - args.initial) // args.batch,
+              "seed": args.seed, "pool_size": None, "val_fraction": 0.2,
+              "model": {"pretrain_epochs": args.pretrain_epochs, "epochs": args.epochs, "ccl": not args.no_ccl}}
+    result = run_cluster_contrastive(config, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    curve = [{"n_labeled": r["n_labeled"], "cluster_accuracy": r["accuracy"], "mlp_accuracy": r["mlp_accuracy"],
+              "wall_seconds": r["wall_seconds"]} for r in result["rounds"]]
+    return {"dataset": args.dataset, "ccl": not args.no_ccl, "pool": result["data"]["pool"],
+            "validation": result["data"]["validation"], "curve": curve, "seconds": result["timing"]}
 
 
 def main(argv=None) -> int:

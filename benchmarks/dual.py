@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,37 +31,21 @@ SELECTORS = ("dual", "dual_lam0.1", "dual_lam10", "dual_wo", "kmeans_centroids",
 TUNED = ("dual", "dual_lam0.1", "dual_lam10")
 
 
-def features(name: str):
-    from latal.data import load_dataset
-
-    ds = load_dataset(name, progress=False)
-    return ds.x.reshape(ds.n, -1).astype(np.float64), ds.y
+SPECS = {"dual": "dual:max_candidates={cap}", "dual_lam0.1": "dual:lam=0.1,gamma=0.1,max_candidates={cap}",
+         "dual_lam10": "dual:lam=10,gamma=10,max_candidates={cap}", "dual_wo": "dual:beta=0,max_candidates={cap}",
+         "kmeans_centroids": "kmeans_centroids:n_init=10", "random": "random"}
 
 
-def select(selector: str, Z: np.ndarray, q: int, seed: int, args) -> tuple[np.ndarray, float]:
-    from latal.pool import Pool
-    from latal.strategies import STRATEGIES
-    from latal.strategies.base import QueryContext
+def run_selector(name: str, selector: str, rep: int, args) -> list[dict]:
+    """One split of ``name`` (seed 1000 + rep), every q: the same run ``latal bench 002-dual`` makes."""
+    from latal.bench.kinds import run_zero_label
 
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    if selector == "random":
-        return rng.choice(len(Z), size=q, replace=False), time.perf_counter() - t0
-    cap = f"seed={seed},max_candidates={args.dual_max_candidates}"
-    spec = {"dual": f"dual:{cap}", "dual_lam0.1": f"dual:lam=0.1,gamma=0.1,{cap}",
-            "dual_lam10": f"dual:lam=10,gamma=10,{cap}", "dual_wo": f"dual:beta=0,{cap}",
-            "kmeans_centroids": "kmeans_centroids:n_init=10"}[selector]
-    pool = Pool(Z.astype(np.float32), ["a", "b"])
-    chosen = STRATEGIES.build(spec).select(QueryContext(pool=pool.view()), q, rng)
-    return chosen, time.perf_counter() - t0
-
-
-def svm_accuracy(Xtr, ytr, Xte, yte) -> float:
-    from sklearn.svm import SVC
-
-    if len(np.unique(ytr)) < 2:  # a selection of one class: the SVM can only answer that class
-        return float(np.mean(yte == ytr[0]))
-    return float(SVC(kernel="linear").fit(Xtr, ytr).score(Xte, yte))
+    config = {"kind": "zero_label", "dataset": name, "data_dir": None,
+              "strategy": SPECS[selector].format(cap=args.dual_max_candidates), "queries": list(args.queries),
+              "seed": 1000 + rep, "test_fraction": 0.5, "standardize": True, "pool_size": None}
+    return [{"dataset": name, "repeat": rep, "q": r["n_labeled"], "selector": selector, "accuracy": r["accuracy"],
+             "seconds": r["seconds"]["select"], "classes_covered": r["classes_covered"]}
+            for r in run_zero_label(config)["rounds"]]
 
 
 def main(argv=None) -> int:
@@ -82,25 +65,14 @@ def main(argv=None) -> int:
         os.environ["LATAL_THREADS"] = str(args.threads)
     runs = []
     for name in args.datasets:
-        X, y = features(name)
         for rep in range(args.repeats):
-            rng = np.random.default_rng(1000 + rep)
-            perm = rng.permutation(len(X))
-            cand, test = perm[: len(X) // 2], perm[len(X) // 2:]
-            mu, sd = X[cand].mean(0), X[cand].std(0)
-            sd[sd == 0] = 1.0
-            Zc, Zt = (X[cand] - mu) / sd, (X[test] - mu) / sd
-            for q in args.queries:
-                for sel in args.selectors:
-                    if sel in TUNED[1:] and name not in args.tune_on:
-                        continue
-                    chosen, seconds = select(sel, Zc, q, rep, args)
-                    acc = svm_accuracy(Zc[chosen], y[cand][chosen], Zt, y[test])
-                    runs.append({"dataset": name, "repeat": rep, "q": q, "selector": sel, "accuracy": acc,
-                                 "seconds": seconds, "classes_covered": int(len(np.unique(y[cand][chosen])))})
-                print(f"{name} repeat {rep} q {q}: " + ", ".join(
-                    f"{r['selector']} {r['accuracy']:.3f}" for r in runs if r["dataset"] == name
-                    and r["repeat"] == rep and r["q"] == q), file=sys.stderr, flush=True)
+            for sel in args.selectors:
+                if sel in TUNED[1:] and name not in args.tune_on:
+                    continue
+                runs += run_selector(name, sel, rep, args)
+            print(f"{name} repeat {rep}: " + ", ".join(
+                f"{r['selector']}@{r['q']} {r['accuracy']:.3f}" for r in runs if r["dataset"] == name
+                and r["repeat"] == rep), file=sys.stderr, flush=True)
     shown = [s for s in args.selectors if s not in TUNED[1:]]
     rows = []
     for name in args.datasets:
