@@ -111,10 +111,16 @@ def test_parallel_runs_after_a_torch_encoder_do_not_hang(tmp_path):
 
     f = tmp_path / "torch.toml"
     f.write_text(TINY.replace('encoder = "pca:n_components=20"', 'encoder = "dense_vae:epochs=1,latent_dim=8"'))
+    f.write_text(f.read_text().replace("repeats = 2", "repeats = 4"))
+    t = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "latal.cli", "bench", str(f), "--jobs", "2", "--out",
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    wall = time.perf_counter() - t
     assert done.returncode == 0, done.stderr
-    assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 4
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "out" / "runs").glob("*.json")]
+    assert len(runs) == 8
+    # each run is timed in its worker, not from submission: two workers cannot log more than twice the wall time
+    assert all(r["timed_in"] == "worker" for r in runs) and sum(r["seconds"] for r in runs) <= 2 * wall
 
 
 @pytest.mark.parametrize("name", [n for n, _ in list_protocols()])

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from latal.bench.protocol import Protocol
+from latal.bench.runner import run_seconds
 
 
 def curves(runs: list[dict], dataset: str | None = None) -> dict[str, dict[int, list[float]]]:
@@ -81,10 +82,10 @@ def write_report(p: Protocol, runs: list[dict], out, *, quick: bool = False) -> 
             for arm, per in data.items():
                 for n, v in sorted(per.items()):
                     w.writerow([d, arm, n, f"{np.mean(v):.6f}", f"{_std(v):.6f}", len(v)])
-    cpu = sum(r["seconds"] for r in runs)
+    cpu = sum(run_seconds(r) for r in runs)
     lines = [f"# {p.title}", "", f"Protocol `{p.name}` ({p.kind}){' --quick' if quick else ''}; source: {p.source}.",
              "", f"{p.dataset}: {_setup(p)}; {p.repeats} repeats"
-             + (f", pool of {p.pool_size}" if p.pool_size else "") + f"; {cpu:.0f} s of run time in all.", ""]
+             + (f", pool of {p.pool_size}" if p.pool_size else "") + f"; {cpu:.0f} s of run time in all (each run timed in its own process).", ""]
     if p.overrides:
         lines += [f"Changed from the protocol on the command line: {', '.join(f'`{o}`' for o in p.overrides)}.", ""]
     lines += ["Test accuracy, mean ± std (ddof 1) over the repeats; the published figure and ours minus it.", ""]

@@ -24,8 +24,25 @@ def init_worker(threads: int) -> None:
     os.environ["LATAL_THREADS"] = str(threads)
 
 
-def _run_task(kind: str, config: dict) -> dict:
-    return kinds.run_config(kind, config)
+def _run_task(kind: str, config: dict) -> tuple[dict, float]:
+    """One run and its own duration, measured where it runs (not counting time queued for a worker)."""
+    t = time.perf_counter()
+    result = kinds.run_config(kind, config)
+    return result, time.perf_counter() - t
+
+
+def run_seconds(rec: dict) -> float:
+    """A kept run's duration. Runs written before durations were measured in the worker recorded the time
+    from submission (queue wait included); for those, the sum of the loop's own phase timings stands in."""
+    if rec.get("timed_in") == "worker":
+        return float(rec["seconds"])
+    res = rec.get("result", {})
+    phases = [sum(v for v in r.get("seconds", {}).values() if isinstance(v, (int, float)))
+              for r in res.get("rounds", [])]
+    if phases:
+        t = res.get("timing", {})
+        return float(sum(phases) + t.get("load_seconds", 0.0) + t.get("encode_seconds", 0.0))
+    return float(rec.get("seconds", 0.0))
 
 
 def slug(text: str) -> str:
@@ -88,7 +105,7 @@ def run_protocol(p: Protocol, out, *, jobs: int = 1, data_dir: str | None = None
 
     def finish(dataset, arm, rep, cfg, path, result, seconds):
         rec = {"dataset": dataset, "arm": arm.name, "repeat": rep, "config": cfg, "seconds": seconds,
-               "result": result}
+               "timed_in": "worker", "result": result}
         _write_atomic(path, rec)
         done.append(rec)
         last = result["rounds"][-1]
@@ -101,18 +118,16 @@ def run_protocol(p: Protocol, out, *, jobs: int = 1, data_dir: str | None = None
 
     if jobs <= 1:
         for dataset, arm, rep, cfg, path in tasks:
-            t = time.perf_counter()
-            finish(dataset, arm, rep, cfg, path, _run_task(p.kind, cfg), time.perf_counter() - t)
+            finish(dataset, arm, rep, cfg, path, *_run_task(p.kind, cfg))
     else:
         # spawned, not forked: a fork after torch has started its thread pool here (the encoders were
         # prepared above) deadlocks the workers
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
                                  initargs=(max(1, (os.cpu_count() or 1) // jobs),)) as ex:
-            started = {ex.submit(_run_task, p.kind, cfg): (dataset, arm, rep, cfg, path, time.perf_counter())
+            started = {ex.submit(_run_task, p.kind, cfg): (dataset, arm, rep, cfg, path)
                        for dataset, arm, rep, cfg, path in tasks}
             for fut in as_completed(started):
-                dataset, arm, rep, cfg, path, t = started[fut]
-                finish(dataset, arm, rep, cfg, path, fut.result(), time.perf_counter() - t)
+                finish(*started[fut], *fut.result())
     order = {a.name: i for i, a in enumerate(p.arms)}
     dorder = {d: i for i, d in enumerate(p.datasets)}
     return sorted(done, key=lambda r: (dorder.get(r["dataset"], 99), order.get(r["arm"], 99), r["repeat"]))
