@@ -73,7 +73,12 @@ def run_loop(config: dict) -> dict:
     prepared = _prepared(cfg)
     if full:
         cfg.initial, cfg.rounds = int(prepared.dataset.n), 0
-    return run_experiment(cfg, prepared=prepared)
+    result = run_experiment(cfg, prepared=prepared)
+    if full:  # every pool index: nothing to record but that
+        result["initial"] = "all"
+        for r in result["rounds"]:
+            r["queried"] = "all"
+    return result
 
 
 def prepare_loop(config: dict) -> None:

@@ -72,8 +72,8 @@ def write_report(p: Protocol, runs: list[dict], out, *, quick: bool = False) -> 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / "results.json", "summary": out / "summary.csv", "report": out / "report.md",
              "curves": out / "curves.png"}
-    paths["results"].write_text(json.dumps({"protocol": p.to_dict(), "quick": quick, "runs": runs}, indent=1,
-                                           default=str))
+    paths["results"].write_text(json.dumps({"protocol": p.to_dict(), "quick": quick, "runs": runs},
+                                           separators=(",", ":"), default=str))
     per_dataset = {d: curves(runs, d) for d in p.datasets}
     with paths["summary"].open("w", newline="") as f:
         w = csv.writer(f)
