@@ -72,7 +72,7 @@ def test_a_toml_protocol_runs_resumes_and_reports(tmp_path, capsys):
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert {(r["arm"], r["n_labeled"], r["repeats"]) for r in rows} >= {("margin", "60", "2"), ("random", "20", "2")}
     report = (out / "report.md").read_text()
-    assert "0.9000 ± 0.0100 @ 60" in report and "| margin |" in report
+    assert "| margin | " in report and "| &nbsp;&nbsp;published | - | 0.9000 ± 0.0100 |" in report
     results = json.loads((out / "results.json").read_text())
     assert len(results["runs"]) == 4 and results["runs"][0]["result"]["rounds"][-1]["n_labeled"] == 60
     # an interrupted run: one result missing, one damaged; re-running redoes only those two
@@ -179,8 +179,11 @@ def test_a_full_label_arm_trains_on_the_whole_pool(tmp_path):
     run = json.loads((out / "runs" / "every-label__0.json").read_text())
     assert run["config"]["initial"] == "all"
     assert [r["n_labeled"] for r in run["result"]["rounds"]] == [1347]  # digits' pool after its 25 % test split
-    line = next(x for x in (out / "report.md").read_text().splitlines() if x.startswith("| every label"))
-    assert "(all 1347)" in line and "0.9500 ± 0.0100 @ all" in line and "(ours 0." in line
+    lines = (out / "report.md").read_text().splitlines()
+    at = next(i for i, x in enumerate(lines) if x.startswith("| every label"))
+    assert lines[at].startswith("| every label | - | 0.") and lines[at].endswith("(all 1347) |")
+    assert lines[at + 1] == "| &nbsp;&nbsp;published | - | 0.9500 ± 0.0100 (all) |"
+    assert lines[at + 2].startswith("| &nbsp;&nbsp;ours - published | - | ")
 
 
 def test_zero_label_protocol_quick(tmp_path):

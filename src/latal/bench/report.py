@@ -41,28 +41,36 @@ def _setup(p: Protocol) -> str:
 
 
 def _table(p: Protocol, data: dict) -> list[str]:
-    header = ["arm"] + [f"{c} labels" for c in p.checkpoints] + ["published", "ours - published"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    """One row per arm (ours, mean ± std); under an arm with published figures, a row of those figures and
+    a row of ours minus them, in the same label-count columns. A full-label arm (``initial = "all"``) shows
+    its single point in the last column."""
+    unit = "q = {}" if p.kind == "zero_label" else "{} labels"
+    lines = ["| arm | " + " | ".join(unit.format(c) for c in p.checkpoints) + " |",
+             "|" + "---|" * (1 + len(p.checkpoints))]
+    last = len(p.checkpoints) - 1
     for arm in p.arms:
         per = data.get(arm.name, {})
         if not per:
             continue
-        cells = [arm.name]
-        for c in p.checkpoints:
-            v = per.get(c)
-            cells.append("-" if not v else f"{np.mean(v):.4f} ± {_std(v):.4f}")
-        if arm.initial == "all" and per:
+        ours = ["-"] * len(p.checkpoints)
+        pub, diff = ["-"] * len(p.checkpoints), ["-"] * len(p.checkpoints)
+        for i, c in enumerate(p.checkpoints):
+            if per.get(c):
+                ours[i] = f"{np.mean(per[c]):.4f} ± {_std(per[c]):.4f}"
+        if arm.initial == "all":
             top = max(per)
-            cells[1 + len(p.checkpoints) - 1] = f"{np.mean(per[top]):.4f} ± {_std(per[top]):.4f} (all {top})"
-        pub, diff = [], []
-        for n, (mean, std) in sorted(arm.published.items(), key=lambda kv: (kv[0] == "all", 0 if kv[0] == "all" else kv[0])):
-            pub.append(f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "") + f" @ {n}")
-            at = (max(per) if per else None) if n == "all" else n
-            v = per.get(at)
-            diff.append("-" if not v else f"{np.mean(v) - mean:+.4f}"
-                        + ("" if at in p.checkpoints else f" (ours {np.mean(v):.4f})"))
-        cells += ["; ".join(pub) or "-", "; ".join(diff) or "-"]
-        lines.append("| " + " | ".join(cells) + " |")
+            ours[last] = f"{np.mean(per[top]):.4f} ± {_std(per[top]):.4f} (all {top})"
+        for n, (mean, std) in arm.published.items():
+            i, at = (last, max(per)) if n == "all" else (p.checkpoints.index(n) if n in p.checkpoints else None, n)
+            if i is None:
+                continue
+            pub[i] = f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "") + (" (all)" if n == "all" else "")
+            if per.get(at):
+                diff[i] = f"{np.mean(per[at]) - mean:+.4f}"
+        lines.append(f"| {arm.name} | " + " | ".join(ours) + " |")
+        if arm.published:
+            lines.append("| &nbsp;&nbsp;published | " + " | ".join(pub) + " |")
+            lines.append("| &nbsp;&nbsp;ours - published | " + " | ".join(diff) + " |")
     return lines
 
 
@@ -88,7 +96,8 @@ def write_report(p: Protocol, runs: list[dict], out, *, quick: bool = False) -> 
              + (f", pool of {p.pool_size}" if p.pool_size else "") + f"; {cpu:.0f} s of run time in all (each run timed in its own process).", ""]
     if p.overrides:
         lines += [f"Changed from the protocol on the command line: {', '.join(f'`{o}`' for o in p.overrides)}.", ""]
-    lines += ["Test accuracy, mean ± std (ddof 1) over the repeats; the published figure and ours minus it.", ""]
+    lines += ["Test accuracy, mean ± std (ddof 1) over the repeats; under an arm, the published figure and ours "
+              "minus it.", ""]
     for d, data in per_dataset.items():
         if len(p.datasets) > 1:
             lines += [f"## {d}", ""]
