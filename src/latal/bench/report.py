@@ -135,12 +135,13 @@ def _plot(p: Protocol, per_dataset: dict, path: Path, quick: bool) -> None:
             for k, (m, s) in arm.published.items():
                 if k != "all":
                     ax.errorbar([k], [m], yerr=[s or 0.0], fmt="x", color=color, markersize=9, capsize=3)
-        ax.set_xlabel("labels")
+        ax.set_xlabel("q (items picked with no label)" if p.kind == "zero_label" else "labels")
         ax.set_ylabel("test accuracy")
         ax.set_title(d if n > 1 else p.title + (" (--quick)" if quick else ""), fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="lower right")
-        ax.text(0.01, 0.01, "x: published", transform=ax.transAxes, fontsize=7, color="0.4")
+        if any(arm.published for arm in p.arms):
+            ax.text(0.01, 0.01, "x: published", transform=ax.transAxes, fontsize=7, color="0.4")
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     if n > 1:
