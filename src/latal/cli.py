@@ -166,8 +166,10 @@ def cmd_bench(args) -> int:
     from latal.bench import list_protocols, load_protocol, run_protocol, write_report
 
     if args.list or not args.protocol:
-        for name, title in list_protocols():
-            print(f"{name}  {title}")
+        rows = [(name, load_protocol(name)) for name, _ in list_protocols()]
+        width = max(len(n) for n, _ in rows)
+        for name, p in rows:
+            print(f"{name.ljust(width)}  [{p.dataset}; {p.repeats} repeats]  {p.title}")
         return 0
     protocol = load_protocol(args.protocol)
     if args.quick:
