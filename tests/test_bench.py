@@ -238,3 +238,11 @@ def test_svhn_and_cifar_protocols_run_on_files_of_their_format(tmp_path):
                      "--repeats", "1"]) == 0
         runs = json.loads((out / "results.json").read_text())["runs"]
         assert len(runs) == arms and all(r["result"]["data"]["name"] in ("svhn", "cifar10") for r in runs)
+
+
+def test_list_names_every_protocol_with_its_data(capsys):
+    assert main(["bench", "--list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(list_protocols())
+    assert any(line.startswith("002-dual") and "[digits, wine, breast-cancer, iris, waveform; 5 repeats]" in line
+               for line in out)
