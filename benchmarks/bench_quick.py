@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--out", default="benchmarks/results/bench_quick.json")
+    ap.add_argument("--only", nargs="+", default=None, help="these protocols only (default: every shipped one)")
     args = ap.parse_args(argv)
     rows, results = [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,6 +60,8 @@ def main(argv=None) -> int:
         results["latal run (reference)"] = {"seconds": ref, "returncode": rc}
         rows.append(["latal run (reference)", "digits", f"{ref:.0f}", "1.0", "ok" if rc == 0 else f"exit {rc}"])
         for name, _ in list_protocols():
+            if args.only and name not in args.only:
+                continue
             p = load_protocol(name)
             data = str(tmp) if set(p.datasets) & {"svhn", "cifar10"} else args.data_dir
             seconds, rc = timed([sys.executable, "-m", "latal.cli", "bench", name, "--quick", "--jobs", "2",
