@@ -36,9 +36,12 @@ def test_svhn_reads_the_mat_format(tmp_path):
     assert load_dataset("svhn", tmp_path / "ten").y[9] == 0  # label 10 is the digit 0
 
 
-def test_svhn_missing_or_damaged_files_say_what_to_do(tmp_path):
+def test_svhn_missing_or_damaged_files_say_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="train_32x32.mat and test_32x32.mat were not found.*--data-dir"):
         load_dataset("svhn", tmp_path)
+    monkeypatch.delenv("LATAL_DATA", raising=False)
+    with pytest.raises(DataError, match="not found anywhere: no --data-dir"):
+        load_dataset("svhn")
     write_svhn(tmp_path)
     (tmp_path / "train_32x32.mat").write_bytes((tmp_path / "train_32x32.mat").read_bytes()[:300])
     with pytest.raises(DataError, match="corrupt or truncated"):
