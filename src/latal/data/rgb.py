@@ -22,10 +22,10 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
-def _where(data_dir) -> str:
+def _where(data_dir, sub: str) -> str:
     if data_dir is None and not os.environ.get("LATAL_DATA"):
         return "anywhere: no --data-dir (or LATAL_DATA) was given"
-    return f"in {data_dir or os.environ['LATAL_DATA']!r}"
+    return f"in {data_dir or os.environ['LATAL_DATA']!r} (nor in a {sub}/ folder there)"
 
 
 def _folders(name: str, data_dir) -> list[Path]:
@@ -71,8 +71,8 @@ def load_svhn(data_dir=None) -> Dataset:
             xt, yt = _read_svhn(test, "test")
             return Dataset(name="svhn", x=x, y=y, class_names=[str(i) for i in range(10)], x_test=xt, y_test=yt,
                            meta={"source": str(folder)})
-    raise DataError(f"SVHN: train_32x32.mat and test_32x32.mat were not found {_where(data_dir)} (nor in an svhn/ "
-                    f"folder there). Download the cropped-digit files (format 2) from {SVHN_URL}, put them in a "
+    raise DataError(f"SVHN: train_32x32.mat and test_32x32.mat were not found {_where(data_dir, 'svhn')}."
+                    f" Download the cropped-digit files (format 2) from {SVHN_URL}, put them in a "
                     "folder and pass it with --data-dir or LATAL_DATA.")
 
 
@@ -176,7 +176,7 @@ def load_cifar10(data_dir=None) -> Dataset:
             break
     if parts is None:
         raise DataError(f"CIFAR-10: no cifar-10-batches-py/, cifar-10-batches-bin/ or cifar-10-python.tar.gz "
-                        f"{_where(data_dir)} (nor in a cifar10/ folder there). Download CIFAR-10 from {CIFAR10_URL}, put it in a "
+                        f"{_where(data_dir, 'cifar10')}. Download CIFAR-10 from {CIFAR10_URL}, put it in a "
                         "folder and pass it with --data-dir or LATAL_DATA.")
     x = np.concatenate([p[0] for p in parts[:5]])
     y = np.concatenate([p[1] for p in parts[:5]])
