@@ -6,7 +6,7 @@ import pytest
 from latal import Pool
 from latal.learners import LabelSpreading, SelfTraining, make_learner
 from latal.learners.semi import knn_graph, spread_labels
-from latal.strategies import QueryContext, make_strategy
+from latal.strategies import QueryContext
 from latal.strategies.typical import ProbCover, TypiClust, purity_radius
 
 

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from latal.learners import make_learner
 from latal.stopping import STOPPING, Budget, StabilizingPredictions, UncertaintyBelow, cohen_kappa, make_stopping
 
 from conftest import make_pool
