@@ -52,25 +52,24 @@ def loop_config(p: Protocol, dataset: str, arm: Arm, repeat: int, data_dir: str 
 _PREPARED: dict = {}
 
 
-def _prepared(cfg):
-    from latal.experiment import prepare
+def _experiment_config(config: dict):
+    """The :class:`~latal.experiment.ExperimentConfig` of a loop run and whether it is a full-label run (whose
+    ``initial`` is only known once the pool is loaded; 1 stands in until then)."""
+    from latal.experiment import ExperimentConfig
 
-    key = (cfg.dataset, cfg.data_dir, cfg.encoder, cfg.refine, cfg.pool_size, cfg.split_seed, cfg.test_fraction)
-    if key not in _PREPARED:
-        _PREPARED[key] = prepare(cfg)
-    return _PREPARED[key]
+    full = config.get("initial") == "all"
+    return ExperimentConfig(**{**config, "initial": 1} if full else config), full
 
 
 def run_loop(config: dict) -> dict:
     """One experiment; data and latents are prepared once per process (and come from the encoder cache)."""
-    from latal.experiment import ExperimentConfig, run_experiment
+    from latal.experiment import prepare, run_experiment
 
-    d = dict(config)
-    full = d.get("initial") == "all"
-    if full:
-        d["initial"] = 1
-    cfg = ExperimentConfig(**d)
-    prepared = _prepared(cfg)
+    cfg, full = _experiment_config(config)
+    key = (cfg.dataset, cfg.data_dir, cfg.encoder, cfg.refine, cfg.pool_size, cfg.split_seed, cfg.test_fraction)
+    if key not in _PREPARED:
+        _PREPARED[key] = prepare(cfg)
+    prepared = _PREPARED[key]
     if full:
         cfg.initial, cfg.rounds = int(prepared.dataset.n), 0
     result = run_experiment(cfg, prepared=prepared)
@@ -82,12 +81,9 @@ def run_loop(config: dict) -> dict:
 
 
 def prepare_loop(config: dict) -> None:
-    from latal.experiment import ExperimentConfig, prepare
+    from latal.experiment import prepare
 
-    d = dict(config)
-    if d.get("initial") == "all":
-        d["initial"] = 1
-    prepare(ExperimentConfig(**d), progress=False)
+    prepare(_experiment_config(config)[0], progress=False)
 
 
 def loop_prepare_key(config: dict) -> tuple:

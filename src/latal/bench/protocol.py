@@ -88,7 +88,6 @@ class Protocol:
         q = copy.deepcopy(self.quick)
         swap = q.pop("encoders", {})
         settings = {**self.settings, **q.pop("settings", {})}
-        arm_params = q.pop("arm_params", {})
         new = copy.deepcopy(self)
         new.repeats = 2
         if self.kind == "loop":
@@ -103,7 +102,6 @@ class Protocol:
         for arm in new.arms:
             if arm.encoder:
                 arm.encoder = swap.get(arm.encoder, arm.encoder)
-            arm.params = {**arm.params, **arm_params}
             if self.kind == "loop" and arm.rounds is not None:
                 arm.rounds = min(arm.rounds, new.rounds)
         return new
