@@ -184,3 +184,27 @@ def test_a_failing_round_is_reported_and_retried_on_the_next_label_only(store):
         s._fit = fit
         s.label(items[0]["id"], truth(items[0]["id"]), "ann", "a")  # a relabel: a new event, a new try
         assert s.wait_idle(30) and s.round == 1 and s.progress()["error"] is None
+
+
+def test_a_request_during_a_retrain_does_not_queue_a_second_round(store):
+    """While round 1 trains, the finished batch of round 0 must not ask for yet another round: that round
+    would replace the batch on disk that the page already shows (seen in CI: a resumed page got a batch
+    nobody had been shown)."""
+    with running(store) as s:
+        first = s.next_items("a")
+        gate, started = threading.Event(), threading.Event()
+        fit = s._fit
+        s._fit = lambda view, seed: (started.set(), gate.wait(10), fit(view, seed))[2]
+        label_all(s, first["items"])
+        assert started.wait(10)
+        # another request folds in the same events while the worker is busy (a progress poll racing the label)
+        with s._cond:
+            s._maybe_request_round()
+        s.sync()
+        s.progress()
+        gate.set()
+        second = s.next_items("a", wait=10)
+        assert s.wait_idle(30)
+        assert s.round == 1 and second["round"] == 1
+        assert [r["round"] for r in store.rounds()] == [0, 1]
+        assert store.latest_queue()[1] == [i["id"] for i in second["items"]]

@@ -370,6 +370,8 @@ class LabelingSession:
         """Ask the worker for the next round when the batch is done (or enough new labels arrived)."""
         if self.mean is None or self.pending or self._budget_left() <= 0:
             return
+        if self.busy:  # the worker looks again when the running round is published, against its new batch
+            return
         if self._failed_at is not None and self.state.last_event <= self._failed_at:
             return
         if self.round < 0:
