@@ -28,6 +28,10 @@ CONFIGS = {
     "ProbCover + label spreading (VAE latents)": (None, "probcover", "label_spreading"),
     "ProbCover + label spreading (UMAP)": ("umap", "probcover", "label_spreading"),
     "TypiClust + label spreading (UMAP)": ("umap", "typiclust", "label_spreading"),
+    # the pixel-space student on the spread pseudo-labels
+    "random + CNN student (UMAP)": ("umap", "random", "cnn_student"),
+    "ProbCover + CNN student (UMAP)": ("umap", "probcover", "cnn_student"),
+    "TypiClust + CNN student (UMAP)": ("umap", "typiclust", "cnn_student"),
 }
 
 

@@ -208,3 +208,28 @@ def test_a_request_during_a_retrain_does_not_queue_a_second_round(store):
         assert s.round == 1 and second["round"] == 1
         assert [r["round"] for r in store.rounds()] == [0, 1]
         assert store.latest_queue()[1] == [i["id"] for i in second["items"]]
+
+
+def test_the_cnn_student_trains_on_the_project_images_behind_the_page(store):
+    """A learner that reads the images gets the project's images (in item order) at every retrain."""
+    import numpy as np
+
+    from latal.app.session import LabelingSession, SessionSettings
+    from latal.learners import make_learner
+    from latal.strategies import make_strategy
+
+    mean, _ = __import__("app_helpers").blobs(store.n_items)
+    rng = np.random.default_rng(0)
+    images = rng.random((store.n_items, 8, 8)).astype(np.float32)
+    images[np.arange(store.n_items), (np.arange(store.n_items) % 3) * 2, :] = 1.0  # a bar per class
+    learner = make_learner("cnn_student", epochs=1, min_steps=50, width=8)
+    s = LabelingSession(store, (mean, None), learner, make_strategy("margin"), make_strategy("random"),
+                        settings=SessionSettings(batch=10, cv_folds=0, max_wait=5.0), inputs=images).start()
+    try:
+        assert s.wait_idle(30)
+        label_all(s, s.next_items("a")["items"])
+        nxt = s.next_items("a", wait=60)
+        assert nxt["round"] == 1 and len(nxt["items"]) == 10 and not s.error
+        assert s.wait_idle(60)
+    finally:
+        s.close()

@@ -135,7 +135,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, prepared: P
     pool = Pool(latent.mean, ds.class_names, latent.log_var)
     history = run_active_learning(
         pool, learner, strategy, SimulatedOracle(ds.y),
-        initial=cfg.initial, batch=cfg.batch, rounds=cfg.rounds, test=(prepared.test_latent.mean, ds.y_test),
+        initial=cfg.initial, batch=cfg.batch, rounds=cfg.rounds, test=(prepared.test_latent.mean, ds.y_test, ds.x_test),
         seed=cfg.seed, initial_strategy=initial_strategy, encoder=prepared.encoder, inputs=ds.x, on_round=on_round,
         stopping=stopping, halt_on_stop=cfg.halt_on_stop,
     )

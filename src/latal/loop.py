@@ -66,7 +66,13 @@ class History:
                 "stopped": dict(self.stopped)}
 
 
-def evaluate_accuracy(learner: Learner, Z, y) -> float:
+def evaluate_accuracy(learner: Learner, Z, y, inputs=None) -> float:
+    """Accuracy on ``(Z, y)``; a learner that reads the raw items (``uses_inputs``) is handed ``inputs``."""
+    if getattr(learner, "uses_inputs", False):
+        if inputs is None:
+            raise DataError(f"{type(learner).__name__} predicts from the raw items (images); pass the test "
+                            "items with the test latents (test=(Z_test, y_test, X_test)).")
+        return float(np.mean(learner.predict(Z, inputs=inputs) == np.asarray(y)))
     return float(np.mean(learner.predict(Z) == np.asarray(y)))
 
 
@@ -92,7 +98,7 @@ def run_active_learning(
     initial: int = 100,
     batch: int = 100,
     rounds: int = 29,
-    test: tuple[np.ndarray, np.ndarray] | None = None,
+    test: tuple[np.ndarray, ...] | None = None,
     seed: int = 0,
     initial_strategy: Strategy | None = None,
     encoder=None,
@@ -108,6 +114,10 @@ def run_active_learning(
     ``batch`` items with ``strategy`` and label them with ``oracle``. A final fit and evaluation
     follow the last batch, so the history has ``rounds + 1`` records, the last at
     ``initial + rounds * batch`` labels.
+
+    ``test`` is ``(Z_test, y_test)``, or ``(Z_test, y_test, X_test)`` with the raw test items for a
+    learner that reads them (``uses_inputs``, such as the CNN student; it is also fitted with
+    ``inputs=inputs``, the pool's raw items).
 
     ``stopping`` criteria are updated after every fit; the label count at which each first fires is
     kept in ``History.stopped`` (and reported to ``on_round``); with ``halt_on_stop`` the run ends at
@@ -127,8 +137,15 @@ def run_active_learning(
             f"the initial strategy {initial_strategy!r} needs labels, but no label exists before the "
             "first batch; use a strategy that needs no labels (random, density, ...)."
         )
+    if getattr(learner, "uses_inputs", False) and inputs is None:
+        raise MissingRequirementError(f"{learner!r} trains on the raw items (images); pass inputs= (the pool's "
+                                      "items, in pool order).")
+    Z_test = y_test = X_test = None
     if test is not None:
-        Z_test, y_test = test
+        if len(test) not in (2, 3):
+            raise ValueError("test must be (Z_test, y_test) or (Z_test, y_test, X_test).")
+        Z_test, y_test = test[0], test[1]
+        X_test = test[2] if len(test) == 3 else None
         if np.asarray(Z_test).shape[1:] != pool.mean.shape[1:]:
             raise DataError(f"test latents have shape {np.shape(Z_test)}; the pool's are (n, {pool.mean.shape[1]}).")
 
@@ -155,13 +172,15 @@ def run_active_learning(
         Z, y = pool.labeled_data()
         params = {"random_state": int(learner_seeds[r].generate_state(1)[0])} if "random_state" in learner.get_params() else {}
         extra = {"pool": pool.view()} if getattr(learner, "uses_pool", False) else {}
+        if getattr(learner, "uses_inputs", False):
+            extra["inputs"] = inputs
         fitted = learner.clone(**params).fit(Z, y, n_classes=pool.n_classes, **extra)
         seconds["fit"] = time.perf_counter() - t
 
         accuracy = None
         if test is not None:
             t = time.perf_counter()
-            accuracy = evaluate_accuracy(fitted, Z_test, y_test)
+            accuracy = evaluate_accuracy(fitted, Z_test, y_test, X_test)
             seconds["evaluate"] = time.perf_counter() - t
 
         stop_report = None

@@ -208,6 +208,8 @@ class LabelingSession:
         """Fit and predict once on a few rows with made-up labels, so the first real retrain does not pay
         the one-off start-up of the learner's library (about 2.7 s for the torch MLP on this CPU)."""
         n = len(self.classes)
+        if getattr(self.learner, "uses_inputs", False):  # trains on every image: nothing small to warm up on
+            return
         rows = mean[: 4 * n] if mean.shape[0] >= 4 * n else mean
         try:
             params = {"epochs": 1} if "epochs" in self.learner.get_params() else {}
@@ -294,6 +296,8 @@ class LabelingSession:
     def _fit(self, view: PoolView, seed: int):
         params = {"random_state": seed % (2**31)} if "random_state" in self.learner.get_params() else {}
         extra = {"pool": view} if getattr(self.learner, "uses_pool", False) else {}
+        if getattr(self.learner, "uses_inputs", False):
+            extra["inputs"] = self.inputs
         Z, y = view.mean[view.labeled], view.labels[view.labeled]
         return self.learner.clone(**params).fit(Z, y, n_classes=view.n_classes, **extra)
 

@@ -3,6 +3,7 @@
 from latal.learners.base import Learner
 from latal.learners.mlp import MLPClassifier
 from latal.learners.semi import LabelSpreading, SelfTraining
+from latal.learners.student import CNNStudent
 from latal.learners.sklearn import SklearnLearner, logistic_regression, random_forest
 from latal.registry import Registry
 
@@ -14,6 +15,8 @@ LEARNERS.register("label_spreading", LabelSpreading,
                   "label spreading over the pool's 10-NN graph (uses the unlabeled pool; kNN vote for new points)")
 LEARNERS.register("self_training", SelfTraining,
                   "MLP (5 epochs) on labels + label-spreading pseudo-labels with confidence >= 0.9 (uses the pool)")
+LEARNERS.register("cnn_student", CNNStudent,
+                  "small CNN on the pool's images: labels + label-spreading pseudo-labels (uses pool and images)")
 
 
 def make_learner(spec: str, **overrides) -> Learner:
@@ -21,4 +24,4 @@ def make_learner(spec: str, **overrides) -> Learner:
     return LEARNERS.build(spec, **overrides)
 
 
-__all__ = ["LEARNERS", "LabelSpreading", "Learner", "MLPClassifier", "SelfTraining", "SklearnLearner", "make_learner"]
+__all__ = ["CNNStudent", "LEARNERS", "LabelSpreading", "Learner", "MLPClassifier", "SelfTraining", "SklearnLearner", "make_learner"]

@@ -1,0 +1,117 @@
+"""The CNN student: trained on the pool's images with the labels and the teacher's pseudo-labels."""
+
+import numpy as np
+import pytest
+
+from latal.exceptions import DataError, MissingRequirementError
+from latal.learners import LEARNERS, make_learner
+from latal.learners.student import images_nchw
+from latal.loop import run_active_learning
+from latal.oracles import SimulatedOracle
+from latal.pool import Pool
+from latal.strategies import make_strategy
+
+FAST = {"epochs": 1, "min_steps": 300, "width": 16, "random_state": 0}
+
+
+def bars(n=600, size=12, seed=0):
+    """Three classes of 12x12 images: a horizontal bar, a vertical bar or a diagonal, at a random offset,
+    in noise; and 6-d latents in three overlapping blobs (what an encoder would give: a teacher that is
+    mostly, not always, right)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    X = rng.normal(0, 0.15, size=(n, size, size)).astype(np.float32)
+    pos = rng.integers(2, size - 2, size=n)
+    for i in range(n):
+        if y[i] == 0:
+            X[i, pos[i], :] += 1
+        elif y[i] == 1:
+            X[i, :, pos[i]] += 1
+        else:
+            X[i][np.eye(size, k=int(pos[i]) - size // 2, dtype=bool)] += 1
+    X = np.clip(X, 0, 1)
+    centres = np.random.default_rng(99).normal(0, 1.6, size=(3, 6))
+    Z = (centres[y] + rng.normal(size=(n, 6))).astype(np.float32)
+    return X, Z, y
+
+
+def _pool(Z, y, labeled):
+    pool = Pool(Z, ["h", "v", "d"])
+    pool.add_labels(labeled, y[labeled])
+    return pool
+
+
+def test_student_learns_from_images_with_a_few_labels():
+    X, Z, y = bars()
+    Xt, Zt, yt = X[450:], Z[450:], y[450:]
+    X, Z, y = X[:450], Z[:450], y[:450]
+    labeled = np.array([0, 1, 2, 3, 4, 5])
+    pool = _pool(Z, y, labeled)
+    Zl, yl = pool.labeled_data()
+    student = make_learner("cnn_student", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    acc = float(np.mean(student.predict(Zt, inputs=Xt) == yt))
+    teacher = make_learner("label_spreading").fit(Zl, yl, n_classes=3, pool=pool.view())
+    # the images separate the classes better than the overlapping latents: the student beats its teacher
+    assert acc > 0.97 and acc > float(np.mean(teacher.predict(Zt) == yt)) + 0.02
+    # latents only (what strategies hand): the student's pool predictions voted to the latents
+    p = student.predict_proba(Zt)
+    assert p.shape == (150, 3) and np.allclose(p.sum(1), 1) and (p >= 0).all()
+    assert student.pool_proba_.shape == (450, 3)
+    # the same seed gives the same model; another seed another one
+    again = make_learner("cnn_student", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    assert np.array_equal(again.predict_proba(Zt, inputs=Xt), student.predict_proba(Zt, inputs=Xt))
+    other = make_learner("cnn_student", **{**FAST, "random_state": 1}).fit(Zl, yl, n_classes=3, pool=pool.view(),
+                                                                          inputs=X)
+    assert not np.array_equal(other.predict_proba(Zt, inputs=Xt), student.predict_proba(Zt, inputs=Xt))
+
+
+def test_student_in_the_loop_with_every_kind_of_strategy_and_test_images():
+    X, Z, y = bars(450)
+    Xt, Zt, yt = bars(150, seed=1)
+    for strategy in ("margin", "random", "coreset"):
+        h = run_active_learning(Pool(Z, ["h", "v", "d"]), make_learner("cnn_student", **FAST), make_strategy(strategy),
+                                SimulatedOracle(y), initial=6, batch=6, rounds=1, test=(Zt, yt, Xt), seed=0, inputs=X)
+        assert [r.n_labeled for r in h.rounds] == [6, 12]
+        assert all(r.accuracy > 0.8 for r in h.rounds), (strategy, [r.accuracy for r in h.rounds])
+
+
+def test_student_refuses_what_it_cannot_use():
+    X, Z, y = bars(120)
+    pool = _pool(Z, y, np.arange(6))
+    Zl, yl = pool.labeled_data()
+    student = make_learner("cnn_student", **FAST)
+    with pytest.raises(DataError, match="pool's images"):
+        student.fit(Zl, yl, n_classes=3, pool=pool.view())
+    with pytest.raises(DataError, match="119 images for a pool of 120"):
+        student.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X[:-1])
+    with pytest.raises(ValueError, match="transductive_proba"):
+        make_learner("cnn_student", teacher="mlp", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    fitted = student.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    with pytest.raises(DataError, match="shape"):
+        fitted.predict(Z[:5], inputs=np.zeros((5, 8, 8), np.float32))
+    # the loop refuses before any training, and asks for the test images when it evaluates
+    with pytest.raises(MissingRequirementError, match="inputs="):
+        run_active_learning(Pool(Z, ["h", "v", "d"]), make_learner("cnn_student", **FAST), make_strategy("random"),
+                            SimulatedOracle(y), initial=6, batch=6, rounds=0)
+    with pytest.raises(DataError, match="X_test"):
+        run_active_learning(Pool(Z, ["h", "v", "d"]), make_learner("cnn_student", **FAST), make_strategy("random"),
+                            SimulatedOracle(y), initial=6, batch=6, rounds=0, test=(Z, y), inputs=X)
+
+
+def test_images_nchw_layouts():
+    g = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
+    assert images_nchw(g).shape == (2, 1, 4, 4) and images_nchw(g).max() == pytest.approx(31 / 255)
+    rgb = np.random.default_rng(0).random((2, 5, 5, 3)).astype(np.float32)
+    assert np.array_equal(images_nchw(rgb), np.moveaxis(rgb, -1, 1))
+    assert images_nchw(np.moveaxis(rgb, -1, 1)).shape == (2, 3, 5, 5)
+    with pytest.raises(DataError, match="images"):
+        images_nchw(np.zeros((3, 64)))
+    bad = rgb.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        images_nchw(bad)
+
+
+def test_student_is_registered_and_described():
+    assert "cnn_student" in LEARNERS.names()
+    assert "images" in LEARNERS.entry("cnn_student").description
