@@ -116,15 +116,3 @@ def test_student_is_registered_and_described():
     assert "cnn_student" in LEARNERS.names()
     assert "images" in LEARNERS.entry("cnn_student").description
 
-
-def test_a_second_generation_spreads_over_the_students_own_features():
-    X, Z, y = bars(300)
-    Xt, Zt, yt = bars(150, seed=1)
-    pool = _pool(Z, y, np.arange(6))
-    Zl, yl = pool.labeled_data()
-    one = make_learner("cnn_student", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
-    two = make_learner("cnn_student", generations=2, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
-    assert not np.array_equal(one.pool_proba_, two.pool_proba_)  # a second, different student
-    assert float(np.mean(two.predict(Zt, inputs=Xt) == yt)) > 0.8
-    with pytest.raises(ValueError, match="generations"):
-        make_learner("cnn_student", generations=0).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)

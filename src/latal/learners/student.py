@@ -14,8 +14,6 @@ to those latents by the teacher's nearest-neighbour vote.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from latal.exceptions import DataError
@@ -75,9 +73,6 @@ class CNNStudent(Learner):
     dropout : float, default 0.3
     shift : int, default 2
         Largest random translation in pixels (0: no augmentation).
-    generations : int, default 1
-        From the second on, the labels are spread again over the kNN graph of the previous student's
-        last hidden layer (its features of the pool), and a fresh student learns from that.
     random_state : int or None
     device : str, default "auto"
     """
@@ -87,7 +82,7 @@ class CNNStudent(Learner):
 
     def __init__(self, teacher: str = "label_spreading", epochs: int = 3, batch_size: int = 128,
                  min_steps: int = 1000, labeled_per_batch: int = 8, lr: float = 1e-3, width: int = 32, dropout: float = 0.3,
-                 shift: int = 2, generations: int = 1, random_state: int | None = None, device: str = "auto"):
+                 shift: int = 2, random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
@@ -97,7 +92,6 @@ class CNNStudent(Learner):
         self.width = width
         self.dropout = dropout
         self.shift = shift
-        self.generations = generations
         self.random_state = random_state
         self.device = device
 
@@ -114,7 +108,7 @@ class CNNStudent(Learner):
                             "the loop and the labeling app pass both.")
         if len(inputs) != pool.n:
             raise DataError(f"{len(inputs)} images for a pool of {pool.n} items; pass the pool's images in pool order.")
-        for name in ("epochs", "batch_size", "width", "generations"):
+        for name in ("epochs", "batch_size", "width"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}.")
         if int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or not 0.0 <= float(self.dropout) < 1.0:
@@ -131,17 +125,8 @@ class CNNStudent(Learner):
         seed = (int(self.random_state) if self.random_state is not None
                 else int(np.random.SeedSequence().generate_state(1)[0]))
         soft = np.array(teacher.transductive_proba(), dtype=np.float32)
-        net = None
-        for g in range(int(self.generations)):
-            if g:  # spread the labels again, over the kNN graph of the last student's features of the pool
-                feats = self._features(net, X)
-                view = dataclasses.replace(pool, mean=feats, log_var=None)
-                spread = make_learner(self.teacher).fit(feats[labeled], np.asarray(pool.labels)[labeled], n_classes,
-                                                        pool=view)
-                soft = np.array(spread.transductive_proba(), dtype=np.float32)
-            soft[labeled] = np.eye(n_classes, dtype=np.float32)[np.asarray(pool.labels)[labeled]]
-            net = self._train(X, soft, labeled, n_classes, seed + g, device, F, torch)
-        self.model_ = net
+        soft[labeled] = np.eye(n_classes, dtype=np.float32)[np.asarray(pool.labels)[labeled]]
+        self.model_ = self._train(X, soft, labeled, n_classes, seed, device, F, torch)
         self.n_classes_ = n_classes
         self.n_features_ = Z.shape[1]
         self.classes_ = np.arange(n_classes)
@@ -186,14 +171,6 @@ class CNNStudent(Learner):
                     sched.step()
         net.eval()
         return net
-
-    def _features(self, net, X) -> np.ndarray:
-        """The last hidden layer of ``net`` for every row of ``X`` (float32)."""
-        import torch
-
-        with torch.no_grad():
-            return np.concatenate([net[:-1](X[i : i + 2048].to(self.device_)).cpu().numpy()
-                                   for i in range(0, X.shape[0], 2048)]).astype(np.float32)
 
     def _proba_images(self, X) -> np.ndarray:
         import torch
