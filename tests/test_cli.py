@@ -121,6 +121,7 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
     p = resolve_preset(parse("--preset", "label-efficient", "--learner", "mlp"))
     assert p == {"encoder": "conv_vae", "refine": "umap", "initial_strategy": "probcover", "strategy": "probcover",
                  "learner": "mlp"}
+    assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learner"] == "cnn_student"
     assert main(["run", "--quiet", "--preset", "label-sparse"]) == 2
     assert "unknown preset" in capsys.readouterr().err
 
@@ -131,3 +132,13 @@ def test_semi_supervised_learner_and_cold_start_from_the_command_line(tmp_path):
                  "--strategy", "margin", "--batch", "10", "--rounds", "1", "--json", str(out)]) == 0
     rounds = json.loads(out.read_text())["rounds"]
     assert rounds[0]["accuracy"] > 0.8  # 10 typical labels spread over the pool (random + MLP: 0.39)
+
+
+def test_the_cnn_student_from_the_command_line_reads_the_images(tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["run", "--quiet", "--initial", "20", "--learner", "cnn_student",
+                 "--batch", "20", "--rounds", "1", "--seed", "0", "--json", str(out)]) == 0
+    run = json.loads(out.read_text())
+    assert [r["n_labeled"] for r in run["rounds"]] == [20, 40]
+    assert all(r["accuracy"] > 0.6 for r in run["rounds"])  # the 8x8 digits images, evaluated on the test images
+    assert "CNNStudent" in run["config"]["resolved"]["learner"]
