@@ -32,6 +32,7 @@ CONFIGS = {
     "random + CNN student (UMAP)": ("umap", "random", "cnn_student"),
     "ProbCover + CNN student (UMAP)": ("umap", "probcover", "cnn_student"),
     "TypiClust + CNN student (UMAP)": ("umap", "typiclust", "cnn_student"),
+    "TypiClust + CNN student, 10 epochs (UMAP)": ("umap", "typiclust", "cnn_student:epochs=10"),
 }
 
 
