@@ -116,3 +116,10 @@ def test_student_is_registered_and_described():
     assert "cnn_student" in LEARNERS.names()
     assert "images" in LEARNERS.entry("cnn_student").description
 
+
+
+def test_read_only_images_are_accepted():
+    rgb = np.random.default_rng(0).random((2, 5, 5, 3)).astype(np.float32)
+    rgb.setflags(write=False)
+    out = images_nchw(np.moveaxis(rgb, -1, 1))
+    assert out.flags.writeable and np.array_equal(out, np.moveaxis(rgb, -1, 1))

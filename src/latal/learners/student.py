@@ -35,7 +35,7 @@ def images_nchw(X) -> np.ndarray:
     X = np.ascontiguousarray(X, dtype=np.float32)
     if not np.isfinite(X).all():
         raise DataError("the images hold NaN or infinite values.")
-    return X
+    return X if X.flags.writeable else X.copy()  # torch wraps writable arrays only
 
 
 def _cnn(channels: int, size: tuple[int, int], n_classes: int, width: int, dropout: float):
