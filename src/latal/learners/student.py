@@ -97,7 +97,6 @@ class CNNStudent(Learner):
 
     def fit(self, Z, y, n_classes: int | None = None, pool=None, inputs=None) -> CNNStudent:
         import torch
-        import torch.nn.functional as F
 
         from latal._torch import resolve_device
         from latal.learners import make_learner
@@ -119,25 +118,29 @@ class CNNStudent(Learner):
                              "(label_spreading).")
         teacher.fit(Z, y, n_classes, pool=pool)
         labeled = np.asarray(pool.labeled, dtype=np.int64)
-        X = torch.from_numpy(images_nchw(inputs))
+        images = images_nchw(inputs)
+        X = torch.from_numpy(images)
         device = resolve_device(self.device)
         self.device_ = device
         seed = (int(self.random_state) if self.random_state is not None
                 else int(np.random.SeedSequence().generate_state(1)[0]))
         soft = np.array(teacher.transductive_proba(), dtype=np.float32)
         soft[labeled] = np.eye(n_classes, dtype=np.float32)[np.asarray(pool.labels)[labeled]]
-        self.model_ = self._train(X, soft, labeled, n_classes, seed, device, F, torch)
+        self.model_ = self._train(X, soft, labeled, n_classes, seed, device)
         self.n_classes_ = n_classes
         self.n_features_ = Z.shape[1]
         self.classes_ = np.arange(n_classes)
         self.image_shape_ = tuple(X.shape[1:])
         # latents-only queries (strategies, stopping): the student's pool predictions, voted to the latents
-        teacher.distributions_ = self._proba_images(X)
+        teacher.distributions_ = self._proba_images(images)
         self.teacher_ = teacher
         self.pool_proba_ = teacher.distributions_
         return self
 
-    def _train(self, X, soft, labeled, n_classes, seed, device, F, torch):
+    def _train(self, X, soft, labeled, n_classes, seed, device):
+        import torch
+        import torch.nn.functional as F
+
         from latal._torch import seeded
 
         weight = soft.max(axis=1)
@@ -172,18 +175,14 @@ class CNNStudent(Learner):
         net.eval()
         return net
 
-    def _proba_images(self, X) -> np.ndarray:
-        import torch
+    def _proba_images(self, X: np.ndarray) -> np.ndarray:
+        from latal._torch import batched_apply
 
-        out = []
-        with torch.no_grad():
-            for start in range(0, X.shape[0], 2048):
-                out.append(self.model_(X[start : start + 2048].to(self.device_)).softmax(dim=1).cpu().numpy())
-        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, self.n_classes_))
+        if X.shape[0] == 0:
+            return np.zeros((0, self.n_classes_))
+        return batched_apply(lambda t: self.model_(t).softmax(dim=1), X, 2048, self.device_)[0].astype(np.float64)
 
     def predict_proba(self, Z, inputs=None) -> np.ndarray:
-        import torch
-
         Z = self._check_predict_input(Z)
         if inputs is None:
             return self.teacher_.predict_proba(Z)
@@ -191,7 +190,7 @@ class CNNStudent(Learner):
         if X.shape[0] != Z.shape[0] or X.shape[1:] != self.image_shape_:
             raise DataError(f"{X.shape[0]} images of shape {X.shape[1:]} for {Z.shape[0]} latents; the student "
                             f"was trained on images of shape {self.image_shape_}, one per latent row.")
-        return self._proba_images(torch.from_numpy(X))
+        return self._proba_images(X)
 
     def predict(self, Z, inputs=None) -> np.ndarray:
         return np.argmax(self.predict_proba(Z, inputs=inputs), axis=1).astype(np.int64)
