@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from latal.exceptions import BudgetExceedsPoolError, DataError, MissingRequirementError
-from latal.learners.base import Learner
+from latal.learners.base import Learner, fit_extras
 from latal.oracles import Oracle
 from latal.pool import Pool
 from latal.stopping import StoppingCriterion
@@ -171,9 +171,7 @@ def run_active_learning(
         t = time.perf_counter()
         Z, y = pool.labeled_data()
         params = {"random_state": int(learner_seeds[r].generate_state(1)[0])} if "random_state" in learner.get_params() else {}
-        extra = {"pool": pool.view()} if getattr(learner, "uses_pool", False) else {}
-        if getattr(learner, "uses_inputs", False):
-            extra["inputs"] = inputs
+        extra = fit_extras(learner, pool.view(), inputs)
         fitted = learner.clone(**params).fit(Z, y, n_classes=pool.n_classes, **extra)
         seconds["fit"] = time.perf_counter() - t
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from latal.app.store import ProjectStore
 from latal.exceptions import LabelError, LatalError
+from latal.learners.base import fit_extras
 from latal.pool import PoolView, _readonly
 from latal.strategies.base import Needs, QueryContext
 from latal.strategies.random import RandomSampling
@@ -214,7 +215,7 @@ class LabelingSession:
         try:
             params = {"epochs": 1} if "epochs" in self.learner.get_params() else {}
             model = self.learner.clone(**params).fit(rows, np.arange(rows.shape[0]) % n, n_classes=n,
-                                                     **({"pool": None} if getattr(self.learner, "uses_pool", False) else {}))
+                                                     **fit_extras(self.learner))
             model.predict_proba(mean[: min(mean.shape[0], 1024)])
         except Exception:  # a warm-up is an optimisation only
             log.debug("warm-up failed:\n%s", traceback.format_exc())
@@ -295,9 +296,7 @@ class LabelingSession:
 
     def _fit(self, view: PoolView, seed: int):
         params = {"random_state": seed % (2**31)} if "random_state" in self.learner.get_params() else {}
-        extra = {"pool": view} if getattr(self.learner, "uses_pool", False) else {}
-        if getattr(self.learner, "uses_inputs", False):
-            extra["inputs"] = self.inputs
+        extra = fit_extras(self.learner, view, self.inputs)
         Z, y = view.mean[view.labeled], view.labels[view.labeled]
         return self.learner.clone(**params).fit(Z, y, n_classes=view.n_classes, **extra)
 

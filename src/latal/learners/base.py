@@ -72,3 +72,14 @@ class Learner:
         if Z.shape[1] != self.n_features_:
             raise DataError(f"{type(self).__name__} was fitted on {self.n_features_} dimensions; got {Z.shape[1]}.")
         return Z
+
+
+def fit_extras(learner: Learner, pool=None, inputs=None) -> dict:
+    """The keyword arguments ``learner.fit`` takes beyond ``(Z, y, n_classes)``: the pool view for a learner
+    that uses the unlabeled pool (``uses_pool``), the pool's raw items for one that reads them (``uses_inputs``)."""
+    extra = {}
+    if getattr(learner, "uses_pool", False):
+        extra["pool"] = pool
+    if getattr(learner, "uses_inputs", False):
+        extra["inputs"] = inputs
+    return extra
