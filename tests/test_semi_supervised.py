@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from latal import Pool
-from latal.learners import LabelSpreading, SelfTraining, make_learner
-from latal.learners.semi import knn_graph, spread_labels
+from latal.learners import LabelSpreading, PoissonLearning, SelfTraining, make_learner
+from latal.learners.semi import knn_graph, poisson_potentials, spread_labels
 from latal.strategies import QueryContext
 from latal.strategies.typical import ProbCover, TypiClust, purity_radius
 
@@ -49,6 +49,50 @@ def test_spread_labels_balances_classes_and_handles_unreached_nodes():
     F = spread_labels(W, np.array([0, 0, -1, 1, -1]), 2, alpha=0.9)
     assert F[1].argmax() == 0 and F[2].argmax() == 1  # two class-0 seeds weigh as much as one class-1 seed
     assert np.allclose(F[4], 0.5)
+
+
+def test_poisson_potentials_solve_the_graph_poisson_equation():
+    z, _ = _moons(200)
+    W, _ = knn_graph(z, 8)
+    labels = np.full(200, -1)
+    labels[[0, 1, 2, 3]] = [0, 1, 0, 1]  # balanced labels: the prior / c rescaling is 1
+    u = poisson_potentials(W, labels, 2, min_iter=20000, max_iter=20000)
+    deg = np.asarray(W.sum(axis=1)).ravel()
+    b = np.zeros((200, 2))
+    b[[0, 1, 2, 3]] = np.eye(2)[[0, 1, 0, 1]] - 0.5
+    residual = deg[:, None] * u - W @ u - b  # L u = b, L = D - W
+    assert np.abs(residual).max() < 1e-6 * np.abs(b).max()
+
+
+def test_poisson_learning_labels_one_point_per_class_and_respects_priors():
+    z, y = _moons(1000)
+    pool = Pool(z, ["a", "b", "unseen"])
+    seeds = np.array([np.flatnonzero(y == 0)[0], np.flatnonzero(y == 1)[0]])
+    pool.add_labels(seeds, y[seeds])
+    Z, yl = pool.labeled_data()
+    pl = make_learner("poisson", n_neighbors=8).fit(Z, yl, n_classes=3, pool=pool.view())
+    p = pl.transductive_proba()
+    assert (p.argmax(1) == y).mean() > 0.98
+    assert np.allclose(p.sum(1), 1) and (p[:, 2] == 0).all()  # a class nobody labeled is never predicted
+    test, yt = _moons(300, seed=1)
+    assert pl.score(test, yt) > 0.97
+    # the temperature changes the confidence, not the decision
+    cool = PoissonLearning(n_neighbors=8, temperature=0.1).fit(Z, yl, n_classes=3, pool=pool.view())
+    assert np.array_equal(cool.transductive_proba().argmax(1), p.argmax(1))
+    assert cool.transductive_proba().max(1).mean() > p.max(1).mean()
+    # priors move the boundary between touching classes: a class expected to be larger takes more of the pool
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [2.5, 0], [1.25, 2.2]])
+    blobs = (centres.repeat(300, axis=0) + rng.normal(0, 1, (900, 2))).astype(np.float32)
+    three = Pool(blobs, ["a", "b", "c"])
+    three.add_labels([0, 300, 600], [0, 1, 2])
+    share = [(PoissonLearning(class_priors=pr).fit(*three.labeled_data(), n_classes=3, pool=three.view())
+              .transductive_proba().argmax(1) == 0).mean() for pr in (None, [0.8, 0.1, 0.1])]
+    assert 0.2 < share[0] < 0.45 and share[1] > share[0] + 0.05, share
+    for bad, match in (({"class_priors": [0.5, 0.5]}, "3 positive numbers"), ({"temperature": 0}, "temperature"),
+                       ({"class_priors": [1, -1, 1]}, "positive")):
+        with pytest.raises(ValueError, match=match):
+            PoissonLearning(**bad).fit(Z, yl, n_classes=3, pool=pool.view())
 
 
 def test_self_training_uses_pseudo_labels():

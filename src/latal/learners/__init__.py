@@ -2,7 +2,7 @@
 
 from latal.learners.base import Learner
 from latal.learners.mlp import MLPClassifier
-from latal.learners.semi import LabelSpreading, SelfTraining
+from latal.learners.semi import LabelSpreading, PoissonLearning, SelfTraining
 from latal.learners.student import CNNStudent
 from latal.learners.sklearn import SklearnLearner, logistic_regression, random_forest
 from latal.registry import Registry
@@ -13,6 +13,8 @@ LEARNERS.register("logistic", logistic_regression, "scikit-learn logistic regres
 LEARNERS.register("random_forest", random_forest, "scikit-learn random forest (100 trees)")
 LEARNERS.register("label_spreading", LabelSpreading,
                   "label spreading over the pool's 10-NN graph (uses the unlabeled pool; kNN vote for new points)")
+LEARNERS.register("poisson", PoissonLearning,
+                  "Poisson learning over the pool's 10-NN graph (Calder et al. 2020; robust at one label per class)")
 LEARNERS.register("self_training", SelfTraining,
                   "MLP (5 epochs) on labels + label-spreading pseudo-labels with confidence >= 0.9 (uses the pool)")
 LEARNERS.register("cnn_student", CNNStudent,
@@ -24,4 +26,4 @@ def make_learner(spec: str, **overrides) -> Learner:
     return LEARNERS.build(spec, **overrides)
 
 
-__all__ = ["CNNStudent", "LEARNERS", "LabelSpreading", "Learner", "MLPClassifier", "SelfTraining", "SklearnLearner", "make_learner"]
+__all__ = ["CNNStudent", "LEARNERS", "LabelSpreading", "Learner", "MLPClassifier", "PoissonLearning", "SelfTraining", "SklearnLearner", "make_learner"]

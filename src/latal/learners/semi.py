@@ -75,6 +75,59 @@ def spread_labels(W, labels: np.ndarray, n_classes: int, alpha: float = 0.99, ma
     return F
 
 
+def poisson_potentials(W, labels: np.ndarray, n_classes: int, min_iter: int = 50, max_iter: int = 1000,
+                       class_priors: np.ndarray | None = None) -> np.ndarray:
+    """Poisson learning (Calder, Cook, Thorpe & Slepcev, ICML 2020, Algorithm 1): each labeled item is a
+    source of ``e_y - c`` (``c`` the labels' class proportions) and the graph Poisson equation
+    ``L u = b`` is solved by the random-walk iteration ``u <- u + D^-1 (b - L u)``, stopped once a walk
+    started at the labels has mixed (at most ``max_iter`` steps). Unlike label spreading it does not
+    flatten to a constant far from the few labels, which is where very low label rates fail. Class
+    ``j``'s potential is then scaled by ``prior_j / c_j`` (the paper's balancing for labels that are not
+    spread evenly over the classes); a class without any label gets ``-inf``. Returns ``(n, n_classes)``."""
+    import scipy.sparse as sp
+
+    n = W.shape[0]
+    lab = np.flatnonzero(labels >= 0)
+    if lab.size == 0:
+        raise DataError("Poisson learning needs at least one label.")
+    onehot = np.eye(n_classes)[labels[lab]]
+    c = onehot.mean(axis=0)
+    b = np.zeros((n, n_classes))
+    b[lab] = onehot - c
+    deg = np.asarray(W.sum(axis=1)).ravel() + 1e-10
+    P = sp.diags(1.0 / deg) @ W
+    Db = b / deg[:, None]
+    walk_T = (W @ sp.diags(1.0 / deg)).tocsr()
+    v = np.zeros(n)
+    v[lab] = 1.0 / lab.size
+    v_inf = deg / deg.sum()
+    u = np.zeros((n, n_classes))
+    for t in range(int(max_iter)):
+        if t >= int(min_iter) and np.abs(v - v_inf).max() <= 1.0 / n:
+            break
+        u = Db + P @ u
+        v = walk_T @ v
+    prior = np.full(n_classes, 1.0 / n_classes) if class_priors is None else np.asarray(class_priors, dtype=float)
+    seen = c > 0
+    u[:, seen] *= prior[seen] / c[seen]
+    u[:, ~seen] = -np.inf
+    return u
+
+
+def potentials_to_proba(u: np.ndarray, temperature: float) -> np.ndarray:
+    """Class distributions from potentials: a softmax of ``u / (temperature * s)``, ``s`` the spread
+    (standard deviation) of the row-centred finite potentials, so the temperature does not depend on the
+    graph's size or the number of labels."""
+    finite = np.isfinite(u)
+    centred = np.where(finite, u - np.where(finite, u, 0.0).sum(axis=1, keepdims=True)
+                       / np.maximum(finite.sum(axis=1, keepdims=True), 1), -np.inf)
+    scale = float(np.std(centred[finite])) if finite.any() else 1.0
+    z = centred / max(float(temperature) * scale, 1e-300)
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
 class LabelSpreading(Learner):
     """Transductive label spreading over the pool's kNN graph, with an inductive step for new points
     (a weighted vote of their nearest pool items).
@@ -102,8 +155,7 @@ class LabelSpreading(Learner):
 
     def fit(self, Z, y, n_classes: int | None = None, pool=None) -> LabelSpreading:
         Z, y, n_classes = self._check_fit_input(Z, y, n_classes)
-        if not 0.0 < float(self.alpha) < 1.0:
-            raise ValueError(f"alpha must lie in (0, 1); got {self.alpha}.")
+        self._check_params()
         if pool is None:  # no pool given: spread over the labeled points themselves
             X, labels = Z, y
         else:
@@ -111,13 +163,20 @@ class LabelSpreading(Learner):
             if X.shape[1] != Z.shape[1]:
                 raise DataError(f"the pool's latents have {X.shape[1]} dimensions; the labeled ones {Z.shape[1]}.")
         W, index = knn_graph(X, int(self.n_neighbors), self.index)
-        self.distributions_ = spread_labels(W, labels, n_classes, float(self.alpha), int(self.max_iter))
+        self.distributions_ = self._propagate(W, labels, n_classes)
         self.index_ = index
         self.pool_size_ = X.shape[0]
         self.n_classes_ = n_classes
         self.n_features_ = Z.shape[1]
         self.classes_ = np.arange(n_classes)
         return self
+
+    def _check_params(self) -> None:
+        if not 0.0 < float(self.alpha) < 1.0:
+            raise ValueError(f"alpha must lie in (0, 1); got {self.alpha}.")
+
+    def _propagate(self, W, labels: np.ndarray, n_classes: int) -> np.ndarray:
+        return spread_labels(W, labels, n_classes, float(self.alpha), int(self.max_iter))
 
     def transductive_proba(self) -> np.ndarray:
         """The spread class distributions of the pool items, in pool order."""
@@ -134,6 +193,54 @@ class LabelSpreading(Learner):
             p = np.einsum("mk,mkc->mc", w, self.distributions_[np.maximum(i, 0)])
             out[s : s + 65536] = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
         return out
+
+
+class PoissonLearning(LabelSpreading):
+    """Poisson learning over the pool's kNN graph (Calder et al., ICML 2020): labels are sources and
+    sinks of a graph Poisson equation instead of fixed boundary values, which keeps very low label rates
+    (one label per class) from degenerating. Same graph, inductive vote and contract as
+    :class:`LabelSpreading`; class distributions are a softmax of the balanced potentials.
+
+    Parameters
+    ----------
+    n_neighbors : int, default 10
+    temperature : float, default 0.5
+        Softmax temperature, in units of the potentials' spread (lower: more confident distributions;
+        the predicted class does not depend on it).
+    min_iter, max_iter : int, default 50, 1000
+        Bounds on the random-walk iterations (the paper's stopping rule decides in between).
+    class_priors : sequence of float or None
+        Expected class proportions (default: uniform).
+    predict_neighbors : int, default 10
+    index : {"auto", "exact", "hnsw"}, default "auto"
+    """
+
+    def __init__(self, n_neighbors: int = 10, temperature: float = 0.5, min_iter: int = 50, max_iter: int = 1000,
+                 class_priors=None, predict_neighbors: int = 10, index: str = "auto"):
+        self.n_neighbors = n_neighbors
+        self.temperature = temperature
+        self.min_iter = min_iter
+        self.max_iter = max_iter
+        self.class_priors = class_priors
+        self.predict_neighbors = predict_neighbors
+        self.index = index
+
+    def _check_params(self) -> None:
+        if not float(self.temperature) > 0:
+            raise ValueError(f"temperature must be > 0; got {self.temperature!r}.")
+        if int(self.max_iter) < 1 or int(self.min_iter) < 0:
+            raise ValueError(f"max_iter must be >= 1 and min_iter >= 0; got {self.max_iter!r}, {self.min_iter!r}.")
+
+    def _propagate(self, W, labels: np.ndarray, n_classes: int) -> np.ndarray:
+        priors = self.class_priors
+        if priors is not None:
+            priors = np.asarray(priors, dtype=float).ravel()
+            if priors.shape != (n_classes,) or not np.isfinite(priors).all() or (priors <= 0).any():
+                raise ValueError(f"class_priors must be {n_classes} positive numbers, one per class; "
+                                 f"got {self.class_priors!r}.")
+            priors = priors / priors.sum()
+        u = poisson_potentials(W, labels, n_classes, int(self.min_iter), int(self.max_iter), priors)
+        return potentials_to_proba(u, float(self.temperature))
 
 
 class SelfTraining(Learner):
