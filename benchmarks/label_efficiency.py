@@ -28,11 +28,21 @@ CONFIGS = {
     "ProbCover + label spreading (VAE latents)": (None, "probcover", "label_spreading"),
     "ProbCover + label spreading (UMAP)": ("umap", "probcover", "label_spreading"),
     "TypiClust + label spreading (UMAP)": ("umap", "typiclust", "label_spreading"),
-    # the pixel-space student on the spread pseudo-labels
-    "random + CNN student (UMAP)": ("umap", "random", "cnn_student"),
-    "ProbCover + CNN student (UMAP)": ("umap", "probcover", "cnn_student"),
-    "TypiClust + CNN student (UMAP)": ("umap", "typiclust", "cnn_student"),
-    "TypiClust + CNN student, 10 epochs (UMAP)": ("umap", "typiclust", "cnn_student:epochs=10"),
+    # Poisson learning over the same graph
+    "random + Poisson (VAE latents)": (None, "random", "poisson"),
+    "random + Poisson (UMAP)": ("umap", "random", "poisson"),
+    "ProbCover + Poisson (UMAP)": ("umap", "probcover", "poisson"),
+    "TypiClust + Poisson (UMAP)": ("umap", "typiclust", "poisson"),
+    # the pixel-space student on label spreading's pseudo-labels (its first teacher)
+    "random + CNN student (UMAP)": ("umap", "random", "cnn_student:teacher=label_spreading"),
+    "ProbCover + CNN student (UMAP)": ("umap", "probcover", "cnn_student:teacher=label_spreading"),
+    "TypiClust + CNN student (UMAP)": ("umap", "typiclust", "cnn_student:teacher=label_spreading"),
+    "TypiClust + CNN student, 10 epochs (UMAP)": ("umap", "typiclust", "cnn_student:epochs=10,teacher=label_spreading"),
+    # ... and on Poisson learning's (its default teacher)
+    "random + CNN student on Poisson (UMAP)": ("umap", "random", "cnn_student"),
+    "ProbCover + CNN student on Poisson (UMAP)": ("umap", "probcover", "cnn_student"),
+    "TypiClust + CNN student on Poisson (UMAP)": ("umap", "typiclust", "cnn_student"),
+    "TypiClust + CNN student on Poisson, 10 epochs (UMAP)": ("umap", "typiclust", "cnn_student:epochs=10"),
 }
 
 

@@ -18,7 +18,7 @@ LEARNERS.register("poisson", PoissonLearning,
 LEARNERS.register("self_training", SelfTraining,
                   "MLP (5 epochs) on labels + label-spreading pseudo-labels with confidence >= 0.9 (uses the pool)")
 LEARNERS.register("cnn_student", CNNStudent,
-                  "small CNN on the pool's images: labels + label-spreading pseudo-labels (uses pool and images)")
+                  "small CNN on the pool's images: labels + Poisson-learning pseudo-labels (uses pool and images)")
 
 
 def make_learner(spec: str, **overrides) -> Learner:

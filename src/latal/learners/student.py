@@ -1,5 +1,5 @@
 """A pixel-space student: a small CNN trained on the images of the whole pool, with the labels where
-they exist and a teacher's pseudo-labels (label spreading in latent space) everywhere else.
+they exist and a teacher's pseudo-labels (Poisson learning in latent space) everywhere else.
 
 The latent space chooses what to label and carries the labels across the pool; the student then
 learns from the images themselves, which the latents only summarise. On MNIST with 10 labels chosen
@@ -58,8 +58,9 @@ class CNNStudent(Learner):
 
     Parameters
     ----------
-    teacher : str, default "label_spreading"
-        A pool-aware learner spec whose ``transductive_proba()`` gives the pseudo-labels.
+    teacher : str, default "poisson"
+        A pool-aware learner spec whose ``transductive_proba()`` gives the pseudo-labels (``poisson`` or
+        ``label_spreading``; Poisson learning is the better teacher below 100 labels, BENCHMARKS.md).
     epochs : int, default 3
         Passes over the pool (one pass over the 60,000 MNIST images is about 25 s on two CPU cores).
     min_steps : int, default 1000
@@ -80,7 +81,7 @@ class CNNStudent(Learner):
     uses_pool = True
     uses_inputs = True
 
-    def __init__(self, teacher: str = "label_spreading", epochs: int = 3, batch_size: int = 128,
+    def __init__(self, teacher: str = "poisson", epochs: int = 3, batch_size: int = 128,
                  min_steps: int = 1000, labeled_per_batch: int = 8, lr: float = 1e-3, width: int = 32, dropout: float = 0.3,
                  shift: int = 2, random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
@@ -115,7 +116,7 @@ class CNNStudent(Learner):
         teacher = make_learner(self.teacher)
         if not getattr(teacher, "uses_pool", False) or not hasattr(teacher, "transductive_proba"):
             raise ValueError(f"the teacher {self.teacher!r} must be a pool-aware learner with transductive_proba "
-                             "(label_spreading).")
+                             "(poisson, label_spreading).")
         teacher.fit(Z, y, n_classes, pool=pool)
         labeled = np.asarray(pool.labeled, dtype=np.int64)
         images = images_nchw(inputs)
