@@ -156,7 +156,7 @@ def test_initial_strategy_that_needs_labels_is_refused(store):
         make_session(store, initial="margin")
 
 
-@pytest.mark.parametrize("learner", ["label_spreading", "mlp:epochs=3"])
+@pytest.mark.parametrize("learner", ["label_spreading", "poisson", "mlp:epochs=3"])
 def test_pool_aware_and_torch_learners_run_behind_the_page(store, learner):
     with running(store, learner=learner, timeout=60) as s:
         label_all(s, s.next_items("a")["items"])

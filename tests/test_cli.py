@@ -126,9 +126,10 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
     assert "unknown preset" in capsys.readouterr().err
 
 
-def test_semi_supervised_learner_and_cold_start_from_the_command_line(tmp_path):
+@pytest.mark.parametrize("learner", ["label_spreading", "poisson"])
+def test_semi_supervised_learner_and_cold_start_from_the_command_line(tmp_path, learner):
     out = tmp_path / "r.json"
-    assert main(["run", "--quiet", "--initial", "10", "--initial-strategy", "typiclust", "--learner", "label_spreading",
+    assert main(["run", "--quiet", "--initial", "10", "--initial-strategy", "typiclust", "--learner", learner,
                  "--strategy", "margin", "--batch", "10", "--rounds", "1", "--json", str(out)]) == 0
     rounds = json.loads(out.read_text())["rounds"]
     assert rounds[0]["accuracy"] > 0.8  # 10 typical labels spread over the pool (random + MLP: 0.39)
