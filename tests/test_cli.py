@@ -121,6 +121,7 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
     p = resolve_preset(parse("--preset", "label-efficient", "--learner", "mlp"))
     assert p == {"encoder": "conv_vae", "refine": "umap", "initial_strategy": "probcover", "strategy": "probcover",
                  "learner": "mlp"}
+    assert resolve_preset(parse("--preset", "label-efficient"))["learner"] == "poisson"
     assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learner"] == "cnn_student:epochs=10"
     assert main(["run", "--quiet", "--preset", "label-sparse"]) == 2
     assert "unknown preset" in capsys.readouterr().err

@@ -207,12 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", default=None,
                    help="folder holding mnist/ and fashion-mnist/ IDX files (default: $LATAL_DATA, else download)")
     r.add_argument("--preset", default=None,
-                   help="label-efficient: conv_vae latents refined by UMAP, ProbCover selection, label spreading; "
+                   help="label-efficient: conv_vae latents refined by UMAP, ProbCover selection, Poisson learning; "
                         "label-efficient-cnn: the same with the CNN student on the images (slower, better on 28x28 "
                         "images); explicit options below override them")
     r.add_argument("--encoder", default=None, help="encoder spec, e.g. pca (default) or pca:n_components=30 (see `latal encoders`)")
     r.add_argument("--refine", default=None, help="refine the latents before the loop: umap (pip install 'latal[refine]')")
-    r.add_argument("--learner", default=None, help="learner spec, e.g. mlp (default) or label_spreading (see `latal learners`)")
+    r.add_argument("--learner", default=None, help="learner spec, e.g. mlp (default), poisson or label_spreading (see `latal learners`)")
     r.add_argument("--strategy", default=None, help="strategy spec (default margin; see `latal strategies`)")
     r.add_argument("--initial-strategy", default=None,
                    help="strategy for the first batch (needs no labels; default random; probcover, typiclust, ...)")

@@ -53,9 +53,9 @@ class ExperimentConfig:
 PRESETS: dict[str, dict] = {
     "label-efficient": {
         "encoder": "conv_vae", "refine": "umap", "initial_strategy": "probcover", "strategy": "probcover",
-        "learner": "label_spreading",
+        "learner": "poisson",
     },
-    # the same, with a small CNN trained on the pool's images and the spread pseudo-labels for 10 epochs:
+    # the same, with a small CNN trained on the pool's images and Poisson learning's pseudo-labels for 10 epochs:
     # better on image pools of 28x28 and up (MNIST, Fashion-MNIST), at about 5 minutes of one core per fit
     # on 60,000 images
     "label-efficient-cnn": {
