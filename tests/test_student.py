@@ -53,6 +53,9 @@ def test_student_learns_from_images_with_a_few_labels():
     teacher = make_learner("poisson").fit(Zl, yl, n_classes=3, pool=pool.view())  # its default teacher
     # the images separate the classes better than the overlapping latents: the student beats its teacher
     assert acc > 0.97 and acc > float(np.mean(teacher.predict(Zt) == yt)) + 0.02
+    soft = make_learner("cnn_student", targets="soft", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    assert float(np.mean(soft.predict(Zt, inputs=Xt) == yt)) > 0.95  # the teacher's whole distributions
+    assert not np.array_equal(soft.predict_proba(Zt, inputs=Xt), student.predict_proba(Zt, inputs=Xt))
     # latents only (what strategies hand): the student's pool predictions voted to the latents
     p = student.predict_proba(Zt)
     assert p.shape == (150, 3) and np.allclose(p.sum(1), 1) and (p >= 0).all()
@@ -84,6 +87,8 @@ def test_student_refuses_what_it_cannot_use():
         student.fit(Zl, yl, n_classes=3, pool=pool.view())
     with pytest.raises(DataError, match="119 images for a pool of 120"):
         student.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X[:-1])
+    with pytest.raises(ValueError, match="targets must be 'hard' or 'soft'"):
+        make_learner("cnn_student", targets="medium", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="transductive_proba"):
         make_learner("cnn_student", teacher="mlp", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     fitted = student.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
