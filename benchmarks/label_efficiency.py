@@ -43,6 +43,7 @@ CONFIGS = {
     "ProbCover + CNN student on Poisson (UMAP)": ("umap", "probcover", "cnn_student"),
     "TypiClust + CNN student on Poisson (UMAP)": ("umap", "typiclust", "cnn_student"),
     "TypiClust + CNN student on Poisson, 10 epochs (UMAP)": ("umap", "typiclust", "cnn_student:epochs=10"),
+    "TypiClust + CNN student on Poisson, soft targets (UMAP)": ("umap", "typiclust", "cnn_student:targets=soft"),
 }
 
 
