@@ -34,10 +34,10 @@ CONFIGS = {
     "ProbCover + Poisson (UMAP)": ("umap", "probcover", "poisson"),
     "TypiClust + Poisson (UMAP)": ("umap", "typiclust", "poisson"),
     # the pixel-space student on label spreading's pseudo-labels (its first teacher)
-    "random + CNN student (UMAP)": ("umap", "random", "cnn_student:teacher=label_spreading"),
-    "ProbCover + CNN student (UMAP)": ("umap", "probcover", "cnn_student:teacher=label_spreading"),
-    "TypiClust + CNN student (UMAP)": ("umap", "typiclust", "cnn_student:teacher=label_spreading"),
-    "TypiClust + CNN student, 10 epochs (UMAP)": ("umap", "typiclust", "cnn_student:epochs=10,teacher=label_spreading"),
+    "random + CNN student (UMAP)": ("umap", "random", "cnn_student:teacher=label_spreading,targets=soft"),
+    "ProbCover + CNN student (UMAP)": ("umap", "probcover", "cnn_student:teacher=label_spreading,targets=soft"),
+    "TypiClust + CNN student (UMAP)": ("umap", "typiclust", "cnn_student:teacher=label_spreading,targets=soft"),
+    "TypiClust + CNN student, 10 epochs (UMAP)": ("umap", "typiclust", "cnn_student:epochs=10,teacher=label_spreading,targets=soft"),
     # ... and on Poisson learning's (its default teacher)
     "random + CNN student on Poisson (UMAP)": ("umap", "random", "cnn_student"),
     "ProbCover + CNN student on Poisson (UMAP)": ("umap", "probcover", "cnn_student"),
