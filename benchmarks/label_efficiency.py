@@ -44,6 +44,8 @@ CONFIGS = {
     "TypiClust + CNN student on Poisson (UMAP)": ("umap", "typiclust", "cnn_student"),
     "TypiClust + CNN student on Poisson, 10 epochs (UMAP)": ("umap", "typiclust", "cnn_student:epochs=10"),
     "TypiClust + CNN student on Poisson, soft targets (UMAP)": ("umap", "typiclust", "cnn_student:targets=soft"),
+    "TypiClust + CNN student on Poisson, soft targets, 10 epochs (UMAP)": ("umap", "typiclust",
+                                                                          "cnn_student:epochs=10,targets=soft"),
 }
 
 
