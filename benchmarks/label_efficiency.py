@@ -46,6 +46,9 @@ CONFIGS = {
     "TypiClust + CNN student on Poisson, soft targets (UMAP)": ("umap", "typiclust", "cnn_student:targets=soft"),
     "TypiClust + CNN student on Poisson, soft targets, 10 epochs (UMAP)": ("umap", "typiclust",
                                                                           "cnn_student:epochs=10,targets=soft"),
+    # three generations: the labels propagated again over each student's features (Iscen et al. 2019)
+    "TypiClust + CNN student on Poisson, 3 generations of 5 epochs (UMAP)": ("umap", "typiclust",
+                                                                            "cnn_student:epochs=5,generations=3"),
 }
 
 

@@ -68,6 +68,43 @@ def test_student_learns_from_images_with_a_few_labels():
     assert not np.array_equal(other.predict_proba(Zt, inputs=Xt), student.predict_proba(Zt, inputs=Xt))
 
 
+def test_further_generations_learn_from_the_labels_propagated_over_the_students_features(monkeypatch):
+    import dataclasses
+
+    from latal.learners import student as mod
+
+    X, Z, y = bars(300)
+    labeled = np.arange(30)
+    pool = _pool(Z, y, labeled)
+    Zl, yl = pool.labeled_data()
+    seen, train = [], mod.CNNStudent._train
+
+    def recording(self, X_, target, weight, labeled_, n_classes, seed, device):
+        net = train(self, X_, target, weight, labeled_, n_classes, seed, device)
+        seen.append((target.copy(), weight.copy(), seed, net))
+        return net
+
+    monkeypatch.setattr(mod.CNNStudent, "_train", recording)
+    student = make_learner("cnn_student", generations=3, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    assert len(seen) == 3 and len({s[2] for s in seen}) == 3  # a fresh network, with its own seed, per generation
+    unlabeled = np.setdiff1d(np.arange(300), labeled)
+    images = images_nchw(X)
+    for (_, _, _, before), (target, weight, _, _) in zip(seen, seen[1:]):
+        # each generation's targets: the teacher re-fitted with the same labels on the previous network's
+        # normalised features, never that network's own guesses; the labels stay clamped with weight 1
+        feats = mod.batched_features(before, images, student.device_)
+        feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+        fview = dataclasses.replace(pool.view(), mean=feats, log_var=None)
+        expected = make_learner("poisson").fit(feats[labeled], y[labeled], 3, pool=fview).transductive_proba()
+        assert np.array_equal(target[unlabeled].argmax(1), expected[unlabeled].argmax(1))
+        assert np.allclose(weight[unlabeled], expected[unlabeled].max(1), atol=1e-5)
+        assert np.array_equal(target[labeled].argmax(1), y[labeled]) and np.all(weight[labeled] == 1)
+    assert float(np.mean(student.predict(Z, inputs=X) == y)) > 0.95
+    assert np.array_equal(student.pool_proba_, mod.batched_proba(seen[-1][3], images, student.device_))
+    with pytest.raises(ValueError, match="generations must be a positive integer"):
+        make_learner("cnn_student", generations=0, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+
+
 def test_student_in_the_loop_with_every_kind_of_strategy_and_test_images():
     X, Z, y = bars(450)
     Xt, Zt, yt = bars(150, seed=1)

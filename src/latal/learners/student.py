@@ -14,6 +14,8 @@ to those latents by the teacher's nearest-neighbour vote.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from latal.exceptions import DataError
@@ -51,6 +53,20 @@ def _cnn(channels: int, size: tuple[int, int], n_classes: int, width: int, dropo
                          nn.Linear(4 * width, n_classes))
 
 
+def batched_proba(net, X: np.ndarray, device) -> np.ndarray:
+    """Class distributions of a trained network for float images (n, c, h, w), in batches."""
+    from latal._torch import batched_apply
+
+    return batched_apply(lambda t: net(t).softmax(dim=1), X, 2048, device)[0].astype(np.float64)
+
+
+def batched_features(net, X: np.ndarray, device) -> np.ndarray:
+    """The network's last hidden layer (before the classifier) for float images (n, c, h, w)."""
+    from latal._torch import batched_apply
+
+    return np.ascontiguousarray(batched_apply(lambda t: net[:-1](t), X, 2048, device)[0], dtype=np.float32)
+
+
 class CNNStudent(Learner):
     """A small CNN (two 3x3 conv blocks, one hidden layer) trained on every pool image: labeled items
     with their labels, the others with the teacher's class distributions, each weighted by the
@@ -80,6 +96,14 @@ class CNNStudent(Learner):
         way each pool item is weighted by the teacher's confidence. Soft targets gain 0.1 to 0.2 points
         where the teacher is sure of most of the pool; where the labels missed a class, Poisson learning's
         distributions are nearly flat on much of the pool and a student on them falls below its teacher.
+    generations : int, default 1
+        Each further generation trains a fresh student on new pseudo-labels: the teacher re-fitted, with
+        the same labels, on a k-NN graph of the previous student's features (its last hidden layer on the
+        unshifted pool images, L2-normalised) instead of the latents (label propagation for deep
+        semi-supervised learning, Iscen et al., CVPR 2019). Only the labels are propagated, never the
+        previous student's guesses. It pays where the student's features group the classes better than
+        the latents (MNIST and Fashion-MNIST from 1,000 labels, BENCHMARKS.md); on a small pool whose
+        features the student learned badly, the new graph can carry the labels worse than the first.
     random_state : int or None
     device : str, default "auto"
     """
@@ -89,7 +113,7 @@ class CNNStudent(Learner):
 
     def __init__(self, teacher: str = "poisson", epochs: int = 3, batch_size: int = 128,
                  min_steps: int = 1000, labeled_per_batch: int = 8, lr: float = 1e-3, width: int = 32, dropout: float = 0.3,
-                 shift: int = 2, targets: str = "hard", random_state: int | None = None, device: str = "auto"):
+                 shift: int = 2, targets: str = "hard", generations: int = 1, random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
@@ -100,6 +124,7 @@ class CNNStudent(Learner):
         self.dropout = dropout
         self.shift = shift
         self.targets = targets
+        self.generations = generations
         self.random_state = random_state
         self.device = device
 
@@ -115,7 +140,7 @@ class CNNStudent(Learner):
                             "the loop and the labeling app pass both.")
         if len(inputs) != pool.n:
             raise DataError(f"{len(inputs)} images for a pool of {pool.n} items; pass the pool's images in pool order.")
-        for name in ("epochs", "batch_size", "width"):
+        for name in ("epochs", "batch_size", "width", "generations"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}.")
         if int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or not 0.0 <= float(self.dropout) < 1.0:
@@ -134,12 +159,21 @@ class CNNStudent(Learner):
         self.device_ = device
         seed = (int(self.random_state) if self.random_state is not None
                 else int(np.random.SeedSequence().generate_state(1)[0]))
+        onehot = np.eye(n_classes, dtype=np.float32)
+        labels = np.asarray(pool.labels)[labeled]
         proba = np.asarray(teacher.transductive_proba(), dtype=np.float32)
-        weight = proba.max(axis=1)
-        target = np.eye(n_classes, dtype=np.float32)[proba.argmax(axis=1)] if self.targets == "hard" else proba.copy()
-        target[labeled] = np.eye(n_classes, dtype=np.float32)[np.asarray(pool.labels)[labeled]]
-        weight[labeled] = 1.0
-        self.model_ = self._train(X, target, weight, labeled, n_classes, seed, device)
+        for generation in range(int(self.generations)):
+            if generation:  # propagate the labels again, over the last student's view of the images
+                feats = batched_features(self.model_, images, device)
+                feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+                graph = make_learner(self.teacher).fit(feats[labeled], labels, n_classes,
+                                                       pool=dataclasses.replace(pool, mean=feats, log_var=None))
+                proba = np.asarray(graph.transductive_proba(), dtype=np.float32)
+            weight = proba.max(axis=1)
+            target = onehot[proba.argmax(axis=1)] if self.targets == "hard" else proba.copy()
+            target[labeled] = onehot[labels]
+            weight[labeled] = 1.0
+            self.model_ = self._train(X, target, weight, labeled, n_classes, seed + generation, device)
         self.n_classes_ = n_classes
         self.n_features_ = Z.shape[1]
         self.classes_ = np.arange(n_classes)
@@ -188,11 +222,9 @@ class CNNStudent(Learner):
         return net
 
     def _proba_images(self, X: np.ndarray) -> np.ndarray:
-        from latal._torch import batched_apply
-
         if X.shape[0] == 0:
             return np.zeros((0, self.n_classes_))
-        return batched_apply(lambda t: self.model_(t).softmax(dim=1), X, 2048, self.device_)[0].astype(np.float64)
+        return batched_proba(self.model_, X, self.device_)
 
     def predict_proba(self, Z, inputs=None) -> np.ndarray:
         Z = self._check_predict_input(Z)
