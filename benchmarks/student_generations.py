@@ -1,0 +1,66 @@
+"""What each generation of the CNN student gains (issue 9): for one selection of b labels, the accuracy on
+the pool of the pseudo-labels each generation trains on (the teacher over the latents for the first, the
+labels propagated over the previous student's features for the next ones) and each student's test
+accuracy. One run per dataset and seed; the students are exactly those of
+``--learner cnn_student:epochs=E,generations=G`` (their training is observed, not changed).
+
+    python benchmarks/student_generations.py --data-dir ../shared/datasets --dataset mnist --budget 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from _common import markdown_table, write_json  # noqa: E402
+
+from latal.experiment import ExperimentConfig, prepare, run_experiment  # noqa: E402
+from latal.learners import student as student_module  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--dataset", default="mnist")
+    ap.add_argument("--budget", type=int, default=3000)
+    ap.add_argument("--initial-strategy", default="typiclust")
+    ap.add_argument("--learner", default="cnn_student:epochs=5,generations=3")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    out = args.out or f"benchmarks/results/student_generations_{args.dataset}_{args.budget}.json"
+    base = dict(dataset=args.dataset, data_dir=args.data_dir, encoder="conv_vae", refine="umap", rounds=0, batch=1,
+                seed=args.seed)
+    prep = prepare(ExperimentConfig(**base))
+    x_test, y_test, y_pool = student_module.images_nchw(prep.dataset.x_test), prep.dataset.y_test, prep.dataset.y
+    rows, train, start = [], student_module.CNNStudent._train, time.perf_counter()
+
+    def observed(self, X, target, weight, labeled, n_classes, seed, device):
+        net = train(self, X, target, weight, labeled, n_classes, seed, device)
+        rows.append({"generation": len(rows) + 1,
+                     "pseudo_label_accuracy": float(np.mean(target.argmax(1) == y_pool)),
+                     "test_accuracy": float(np.mean(student_module.batched_proba(net, x_test, device).argmax(1) == y_test)),
+                     "seconds": time.perf_counter() - start})
+        print(f"  generation {len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
+        return net
+
+    student_module.CNNStudent._train = observed
+    try:
+        run = run_experiment(ExperimentConfig(**base, initial=args.budget, initial_strategy=args.initial_strategy,
+                                              learner=args.learner), prepared=prep)
+    finally:
+        student_module.CNNStudent._train = train
+    assert abs(run["rounds"][-1]["accuracy"] - rows[-1]["test_accuracy"]) < 1e-9  # the last one is the model
+    write_json(out, "student_generations", args, generations=rows, run=run)
+    print(markdown_table(["generation", "pseudo-labels right on the pool %", "student's test accuracy %", "s"],
+                         [[r["generation"], f"{100 * r['pseudo_label_accuracy']:.2f}", f"{100 * r['test_accuracy']:.2f}",
+                           f"{r['seconds']:.0f}"] for r in rows]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
