@@ -20,6 +20,7 @@ import numpy as np
 
 from latal.exceptions import DataError
 from latal.learners.base import Learner
+from latal.strategies.distances import unit_rows
 
 
 def images_nchw(X) -> np.ndarray:
@@ -167,8 +168,7 @@ class CNNStudent(Learner):
         proba = np.asarray(teacher.transductive_proba(), dtype=np.float32)
         for generation in range(int(self.generations)):
             if generation:  # propagate the labels again, over the last student's view of the images
-                feats = batched_features(self.model_, images, device)
-                feats /= np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+                feats = unit_rows(batched_features(self.model_, images, device))
                 graph = make_learner(self.teacher).fit(feats[labeled], labels, n_classes,
                                                        pool=dataclasses.replace(pool, mean=feats, log_var=None))
                 proba = np.asarray(graph.transductive_proba(), dtype=np.float32)

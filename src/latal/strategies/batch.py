@@ -13,7 +13,7 @@ import numpy as np
 
 from latal._validation import check_fraction
 from latal._memo import cached_by_array
-from latal.strategies.distances import check_metric, max_distance_bound, point_to_set
+from latal.strategies.distances import check_metric, max_distance_bound, point_to_set, unit_rows
 
 
 @dataclass
@@ -133,7 +133,7 @@ class GreedyDiversity(BatchRule):
         log_var = scored.log_var[idx] if scored.log_var is not None else None
         unit = None
         if self.distance == "cosine":
-            unit = mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+            unit = unit_rows(mean)
         d_max = 1.0
         if self.distance != "jdiv":  # depends on the pool only: once per pool
             d_max = cached_by_array(scored.cache if scored.cache is not None else {}, scored.mean,

@@ -15,7 +15,8 @@ def check_metric(metric: str) -> str:
     return m
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit L2 norm (all-zero rows stay zero)."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, 1e-12)
 
@@ -28,7 +29,7 @@ def point_to_set(metric: str, mean: np.ndarray, log_var: np.ndarray | None, i: i
     J-divergence between the diagonal Gaussians ``N(mean, exp(log_var))``.
     """
     if metric == "cosine":
-        u = unit if unit is not None else _unit(mean)
+        u = unit if unit is not None else unit_rows(mean)
         return (1.0 - (u @ u[i]).astype(np.float64)) / 2.0
     diff = (mean - mean[i]).astype(np.float64)
     if metric == "euclidean":
