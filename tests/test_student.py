@@ -5,7 +5,7 @@ import pytest
 
 from latal.exceptions import DataError, MissingRequirementError
 from latal.learners import LEARNERS, make_learner
-from latal.learners.student import images_nchw
+from latal.learners.student import images_nchw, random_affine
 from latal.loop import run_active_learning
 from latal.oracles import SimulatedOracle
 from latal.pool import Pool
@@ -56,6 +56,8 @@ def test_student_learns_from_images_with_a_few_labels():
     soft = make_learner("cnn_student", targets="soft", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     assert float(np.mean(soft.predict(Zt, inputs=Xt) == yt)) > 0.95  # the teacher's whole distributions
     assert not np.array_equal(soft.predict_proba(Zt, inputs=Xt), student.predict_proba(Zt, inputs=Xt))
+    affine = make_learner("cnn_student", augment="affine", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    assert float(np.mean(affine.predict(Zt, inputs=Xt) == yt)) > 0.95  # its own transform for every image
     # latents only (what strategies hand): the student's pool predictions voted to the latents
     p = student.predict_proba(Zt)
     assert p.shape == (150, 3) and np.allclose(p.sum(1), 1) and (p >= 0).all()
@@ -115,6 +117,28 @@ def test_student_in_the_loop_with_every_kind_of_strategy_and_test_images():
         assert all(r.accuracy > 0.8 for r in h.rounds), (strategy, [r.accuracy for r in h.rounds])
 
 
+def test_random_affine_moves_each_image_its_own_way_and_mirrors_only_when_asked():
+    import torch
+
+    x = torch.zeros(64, 1, 15, 15)
+    x[:, 0, 7, 7] = 1.0  # one bright pixel at the centre
+    same = random_affine(x, 0, torch.Generator().manual_seed(0), degrees=0, scale=0)
+    assert torch.allclose(same, x, atol=1e-5)  # nothing to draw: the images come back unchanged
+    moved = random_affine(x, 2, torch.Generator().manual_seed(0), degrees=0, scale=0)
+    centre = torch.stack(torch.meshgrid(torch.arange(15.0), torch.arange(15.0), indexing="ij"))
+    mass = moved.sum(dim=(1, 2, 3))
+    where = (moved[:, 0, None] * centre).sum(dim=(2, 3)) / mass[:, None]  # (row, col) of the pixel's mass
+    assert (where - 7).abs().max() <= 2.0 + 1e-4 and (where - 7).abs().max() > 1.0
+    assert len({tuple(np.round(w, 2)) for w in where.numpy()}) > 32  # one translation per image, not per batch
+    assert torch.equal(moved, random_affine(x, 2, torch.Generator().manual_seed(0), degrees=0, scale=0))
+    left = torch.zeros(64, 1, 15, 15)
+    left[:, 0, :, 2] = 1.0  # a bar near the left edge
+    plain = random_affine(left, 1, torch.Generator().manual_seed(1))
+    mirrored = random_affine(left, 1, torch.Generator().manual_seed(1), flip=True)
+    right = lambda t: (t[:, 0, :, 8:].sum(dim=(1, 2)) > t[:, 0, :, :7].sum(dim=(1, 2)))  # noqa: E731
+    assert not right(plain).any() and 16 < int(right(mirrored).sum()) < 48  # about half, only with flip
+
+
 def test_student_refuses_what_it_cannot_use():
     X, Z, y = bars(120)
     pool = _pool(Z, y, np.arange(6))
@@ -126,6 +150,8 @@ def test_student_refuses_what_it_cannot_use():
         student.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X[:-1])
     with pytest.raises(ValueError, match="targets must be 'hard' or 'soft'"):
         make_learner("cnn_student", targets="medium", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    with pytest.raises(ValueError, match="augment must be one of shift, affine, affine_flip"):
+        make_learner("cnn_student", augment="rotate", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="transductive_proba"):
         make_learner("cnn_student", teacher="mlp", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     fitted = student.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)

@@ -54,6 +54,29 @@ def _cnn(channels: int, size: tuple[int, int], n_classes: int, width: int, dropo
                          nn.Linear(4 * width, n_classes))
 
 
+AUGMENTS = ("shift", "affine", "affine_flip")
+
+
+def random_affine(xb, shift: int, gen, *, flip: bool = False, degrees: float = 10.0, scale: float = 0.1):
+    """Each image of the batch (n, c, h, w) its own random rotation (up to ``degrees``), scale (up to
+    ``scale``), translation (up to ``shift`` pixels) and, with ``flip``, a left-right mirror half the time;
+    bilinear resampling, zeros outside."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    n, _, h, w = xb.shape
+    u = torch.rand(n, 5, generator=gen) * 2 - 1
+    angle, zoom = u[:, 0] * math.radians(degrees), 1 + u[:, 1] * scale
+    mirror = torch.where(u[:, 4] < 0, -1.0, 1.0) if flip else torch.ones(n)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos * mirror, -sin, u[:, 2] * (2 * shift / w)], 1),
+                         torch.stack([sin * mirror, cos, u[:, 3] * (2 * shift / h)], 1)], 1)
+    grid = F.affine_grid(theta.to(xb.dtype), list(xb.shape), align_corners=False)
+    return F.grid_sample(xb, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 def batched_proba(net, X: np.ndarray, device) -> np.ndarray:
     """Class distributions of a trained network for float images (n, c, h, w), in batches."""
     from latal._torch import batched_apply
@@ -71,7 +94,7 @@ def batched_features(net, X: np.ndarray, device) -> np.ndarray:
 class CNNStudent(Learner):
     """A small CNN (two 3x3 conv blocks, one hidden layer) trained on every pool image: labeled items
     with their labels, the others with the teacher's class distributions, each weighted by the
-    teacher's confidence. Random shifts of up to ``shift`` pixels augment every batch.
+    teacher's confidence. Random shifts of up to ``shift`` pixels augment every batch (``augment``).
 
     Parameters
     ----------
@@ -92,6 +115,11 @@ class CNNStudent(Learner):
     dropout : float, default 0.3
     shift : int, default 2
         Largest random translation in pixels (0: no augmentation).
+    augment : {"shift", "affine", "affine_flip"}, default "shift"
+        "shift": one random translation per batch. "affine": every image its own random translation (up to
+        ``shift`` pixels), rotation (up to 10 degrees) and scale (up to 10 %). "affine_flip": the same, and
+        half the images mirrored left to right, for classes that a mirror does not change (clothing; not
+        digits or letters).
     targets : {"hard", "soft"}, default "hard"
         Train on the teacher's most likely class ("hard") or on its whole distribution ("soft"); either
         way each pool item is weighted by the teacher's confidence. Soft targets gain 0.1 to 0.2 points
@@ -116,8 +144,8 @@ class CNNStudent(Learner):
 
     def __init__(self, teacher: str = "poisson", epochs: int = 3, batch_size: int = 128,
                  min_steps: int = 1000, labeled_per_batch: int = 8, lr: float = 1e-3, width: int = 32, dropout: float = 0.3,
-                 shift: int = 2, targets: str = "hard", generations: int = 1, random_state: int | None = None,
-                 device: str = "auto"):
+                 shift: int = 2, augment: str = "shift", targets: str = "hard", generations: int = 1,
+                 random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
@@ -127,6 +155,7 @@ class CNNStudent(Learner):
         self.width = width
         self.dropout = dropout
         self.shift = shift
+        self.augment = augment
         self.targets = targets
         self.generations = generations
         self.random_state = random_state
@@ -149,6 +178,8 @@ class CNNStudent(Learner):
                 raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}.")
         if int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError("shift and labeled_per_batch must be >= 0 and dropout in [0, 1).")
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}; got {self.augment!r}.")
         if self.targets not in ("hard", "soft"):
             raise ValueError(f"targets must be 'hard' or 'soft'; got {self.targets!r}.")
         teacher = make_learner(self.teacher)
@@ -212,7 +243,9 @@ class CNNStudent(Learner):
                     if k_lab:
                         idx = torch.cat([idx, lab[torch.randint(lab.numel(), (k_lab,), generator=gen)]])
                     xb = X[idx]
-                    if s:  # one random translation per batch: pad, then crop
+                    if self.augment != "shift":
+                        xb = random_affine(xb, s, gen, flip=self.augment == "affine_flip")
+                    elif s:  # one random translation per batch: pad, then crop
                         dx, dy = torch.randint(0, 2 * s + 1, (2,), generator=gen).tolist()
                         xb = F.pad(xb, (s, s, s, s))[:, :, dy : dy + X.shape[2], dx : dx + X.shape[3]]
                     out = net(xb.to(device))
