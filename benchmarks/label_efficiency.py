@@ -49,6 +49,8 @@ CONFIGS = {
     # three generations: the labels propagated again over each student's features (Iscen et al. 2019)
     "TypiClust + CNN student on Poisson, 3 generations of 5 epochs (UMAP)": ("umap", "typiclust",
                                                                             "cnn_student:epochs=5,generations=3"),
+    "TypiClust + CNN student on Poisson, soft targets, 3 generations of 5 epochs (UMAP)": (
+        "umap", "typiclust", "cnn_student:epochs=5,generations=3,targets=soft"),
 }
 
 
@@ -60,6 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--budgets", nargs="+", type=int, default=[10, 20, 50, 100, 1000, 3000])
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--seeds", nargs="+", type=int, default=None,
+                    help="run these seeds instead of 0..repeats-1 (to split one table across processes)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
@@ -68,7 +72,7 @@ def main(argv=None) -> int:
     for name in args.configs:
         refine, init, learner = CONFIGS[name]
         for b in args.budgets:
-            for seed in range(args.repeats):
+            for seed in (args.seeds if args.seeds is not None else range(args.repeats)):
                 cfgs.append(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder=args.encoder,
                                              refine=refine, initial_strategy=init, learner=learner, initial=b,
                                              batch=1, rounds=0, seed=seed))
