@@ -134,15 +134,17 @@ def main(argv=None) -> int:
                                lambda r: (epochs_log.append(r), print(r, file=sys.stderr, flush=True)))
     spaces = {"umap": (prep.latent.mean, prep.test_latent.mean), "simclr": (features(X), features(Xt))}
     scores = {name: neighbour_scores(f, ft, ds.y, ds.y_test) for name, (f, ft) in spaces.items()}
+    # the pool rows that selection and the graphs see: UMAP as it is, the SimCLR representation on the sphere
+    rows = {"umap": spaces["umap"][0], "simclr": unit_rows(spaces["simclr"][0])}
     graphs = []
     for b in args.budgets:
-        for select_in, (sel, _) in spaces.items():
-            pool = Pool(sel if select_in == "umap" else unit_rows(sel), ds.class_names, None)
+        for select_in, sel in rows.items():
+            pool = Pool(sel, ds.class_names, None)
             ctx = QueryContext(pool=pool.view(), learner=None, encoder=None, inputs=None, cache={})
             idx = STRATEGIES.build("typiclust").select(ctx, b, np.random.default_rng(0))
             for learner in ("poisson", "label_spreading"):
-                for over, (feats, _) in spaces.items():
-                    gp = Pool(feats if over == "umap" else unit_rows(feats), ds.class_names, None)
+                for over, feats in rows.items():
+                    gp = Pool(feats, ds.class_names, None)
                     gp.add_labels(idx, ds.y[idx])
                     Z, yl = gp.labeled_data()
                     P = make_learner(learner).fit(Z, yl, len(ds.class_names), pool=gp.view()).transductive_proba()
