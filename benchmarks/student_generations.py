@@ -40,9 +40,9 @@ def main(argv=None) -> int:
     x_test, y_test, y_pool = student_module.images_nchw(prep.dataset.x_test), prep.dataset.y_test, prep.dataset.y
     rows, train, start, summed = [], student_module.CNNStudent._train, time.perf_counter(), 0.0
 
-    def observed(self, X, target, weight, labeled, n_classes, seed, device):
+    def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs):
         nonlocal summed
-        net = train(self, X, target, weight, labeled, n_classes, seed, device)
+        net = train(self, X, target, weight, labeled, n_classes, seed, device, epochs)
         proba = student_module.batched_proba(net, x_test, device)
         summed = summed + proba
         rows.append({"generation": len(rows) + 1,

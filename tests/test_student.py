@@ -81,9 +81,9 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     Zl, yl = pool.labeled_data()
     seen, train = [], mod.CNNStudent._train
 
-    def recording(self, X_, target, weight, labeled_, n_classes, seed, device):
-        net = train(self, X_, target, weight, labeled_, n_classes, seed, device)
-        seen.append((target.copy(), weight.copy(), seed, net))
+    def recording(self, X_, target, weight, labeled_, n_classes, seed, device, epochs):
+        net = train(self, X_, target, weight, labeled_, n_classes, seed, device, epochs)
+        seen.append((target.copy(), weight.copy(), seed, net, epochs))
         return net
 
     monkeypatch.setattr(mod.CNNStudent, "_train", recording)
@@ -91,7 +91,8 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     assert len(seen) == 3 and len({s[2] for s in seen}) == 3  # a fresh network, with its own seed, per generation
     unlabeled = np.setdiff1d(np.arange(300), labeled)
     images = images_nchw(X)
-    for (_, _, _, before), (target, weight, _, _) in zip(seen, seen[1:]):
+    assert [s[4] for s in seen] == [1, 1, 1]  # final_epochs unset: every student trains for ``epochs``
+    for (_, _, _, before, _), (target, weight, _, _, _) in zip(seen, seen[1:]):
         # each generation's targets: the teacher re-fitted with the same labels on the previous network's
         # normalised features, never that network's own guesses; the labels stay clamped with weight 1
         feats = mod.batched_features(before, images, student.device_)
@@ -105,6 +106,18 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     assert np.array_equal(student.pool_proba_, mod.batched_proba(seen[-1][3], images, student.device_))
     with pytest.raises(ValueError, match="generations must be a positive integer"):
         make_learner("cnn_student", generations=0, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    # only the last student, trained on the best pseudo-labels, takes final_epochs passes
+    seen.clear()
+    make_learner("cnn_student", generations=2, final_epochs=3, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(),
+                                                                          inputs=X)
+    assert [s[4] for s in seen] == [1, 3]
+    # and it really trains longer: 3 batches (one pass) learn nothing, 100 passes learn the bars
+    short = {**FAST, "min_steps": 0}
+    once = make_learner("cnn_student", **short).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    longer = make_learner("cnn_student", final_epochs=100, **short).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    assert float(np.mean(once.predict(Z, inputs=X) == y)) < 0.8 < 0.95 < float(np.mean(longer.predict(Z, inputs=X) == y))
+    with pytest.raises(ValueError, match="final_epochs must be a positive integer or None"):
+        make_learner("cnn_student", final_epochs=0, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
 
 
 def test_student_in_the_loop_with_every_kind_of_strategy_and_test_images():

@@ -128,6 +128,9 @@ class CNNStudent(Learner):
         distributions are nearly flat on much of the pool and a student on them falls below its teacher.
         With ``generations=3`` soft targets did better at the three budgets measured (3,000 MNIST labels,
         100 and 1,000 Fashion-MNIST labels; BENCHMARKS.md).
+    final_epochs : int or None, default None
+        Passes over the pool for the last generation's student only (None: ``epochs``). Its pseudo-labels
+        are the best of the run, so it is the one worth training longer.
     generations : int, default 1
         Each further generation trains a fresh student on new pseudo-labels: the teacher re-fitted, with
         the same labels, on a k-NN graph of the previous student's features (its last hidden layer on the
@@ -148,7 +151,7 @@ class CNNStudent(Learner):
     def __init__(self, teacher: str = "poisson", epochs: int = 3, batch_size: int = 128,
                  min_steps: int = 1000, labeled_per_batch: int = 8, lr: float = 1e-3, width: int = 32, dropout: float = 0.3,
                  shift: int = 2, augment: str = "shift", targets: str = "hard", generations: int = 1,
-                 random_state: int | None = None, device: str = "auto"):
+                 final_epochs: int | None = None, random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
@@ -161,6 +164,7 @@ class CNNStudent(Learner):
         self.augment = augment
         self.targets = targets
         self.generations = generations
+        self.final_epochs = final_epochs
         self.random_state = random_state
         self.device = device
 
@@ -179,6 +183,8 @@ class CNNStudent(Learner):
         for name in ("epochs", "batch_size", "width", "generations"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}.")
+        if self.final_epochs is not None and int(self.final_epochs) < 1:
+            raise ValueError(f"final_epochs must be a positive integer or None; got {self.final_epochs!r}.")
         if int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError("shift and labeled_per_batch must be >= 0 and dropout in [0, 1).")
         if self.augment not in AUGMENTS:
@@ -210,7 +216,9 @@ class CNNStudent(Learner):
             target = onehot[proba.argmax(axis=1)] if self.targets == "hard" else proba.copy()
             target[labeled] = onehot[labels]
             weight[labeled] = 1.0
-            self.model_ = self._train(X, target, weight, labeled, n_classes, seed + generation, device)
+            last = generation == int(self.generations) - 1
+            epochs = int(self.final_epochs) if last and self.final_epochs is not None else int(self.epochs)
+            self.model_ = self._train(X, target, weight, labeled, n_classes, seed + generation, device, epochs)
         self.n_classes_ = n_classes
         self.n_features_ = Z.shape[1]
         self.classes_ = np.arange(n_classes)
@@ -221,7 +229,7 @@ class CNNStudent(Learner):
         self.pool_proba_ = teacher.distributions_
         return self
 
-    def _train(self, X, target, weight, labeled, n_classes, seed, device):
+    def _train(self, X, target, weight, labeled, n_classes, seed, device, epochs):
         import torch
         import torch.nn.functional as F
 
@@ -232,7 +240,7 @@ class CNNStudent(Learner):
         lab = torch.from_numpy(labeled.copy())
         k_lab = int(self.labeled_per_batch) if labeled.size else 0
         per_epoch = -(-n // bs)
-        epochs = max(int(self.epochs), -(-max(int(self.min_steps), 0) // per_epoch))
+        epochs = max(int(epochs), -(-max(int(self.min_steps), 0) // per_epoch))
         with seeded(seed, device):
             net = _cnn(X.shape[1], tuple(X.shape[2:]), n_classes, int(self.width), float(self.dropout)).to(device)
             opt = torch.optim.Adam(net.parameters(), lr=float(self.lr))
