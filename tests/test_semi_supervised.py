@@ -182,6 +182,25 @@ def test_umap_refinement_is_cached_and_separates_blobs(tmp_path):
     assert KNeighborsClassifier(5).fit(pool.mean, y).score(pool.mean, y) > 0.99
 
 
+def test_umap_refinement_leaves_torchs_thread_count_alone(monkeypatch):
+    """numba's OpenMP layer (under UMAP) resets OpenMP's thread count to every core; torch's convolutions
+    followed it, and the CNN student trained after a refinement ran oversubscribed under LATAL_THREADS=1."""
+    pytest.importorskip("umap")
+    torch = pytest.importorskip("torch")
+    from latal.encoders.refine import UMAPRefiner
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("LATAL_THREADS", "1")
+    torch.set_num_threads(1)
+    try:
+        refiner = UMAPRefiner(n_components=2).fit(np.random.default_rng(0).normal(size=(2000, 6)).astype(np.float32))
+        assert torch.get_num_threads() == 1
+        refiner.transform(np.zeros((5, 6), np.float32))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_graph_cache_tells_a_slice_from_the_whole_pool():
     """A slice of the pool's latents shares their memory; its graph must not stand in for the pool's."""
     from latal.learners.semi import LabelSpreading

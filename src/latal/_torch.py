@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 
 _CONFIGURED = False
@@ -19,6 +20,31 @@ def configure_threads() -> None:
     if threads:
         torch.set_num_threads(max(1, int(threads)))
     _CONFIGURED = True
+
+
+@contextmanager
+def threads_kept():
+    """Run a block that may use numba (UMAP, pynndescent) without it changing torch's thread count.
+
+    numba's OpenMP threading layer sets OpenMP's thread count for the calling thread to its own (all
+    cores); torch reads it back, and its convolutions then run on every core even under
+    ``$LATAL_THREADS=1``. Two such processes on two cores trained the CNN student four times slower. The
+    block's numba runs on ``$LATAL_THREADS`` threads when that is set, and torch's count is put back after."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    threads = os.environ.get("LATAL_THREADS")
+    if threads:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba comes with umap-learn
+            numba = None
+        if numba is not None:
+            numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        if before is not None:
+            torch.set_num_threads(before)
 
 
 def resolve_device(device: str = "auto"):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latal._torch import threads_kept
 from latal.encoders.base import Latent
 from latal.exceptions import MissingRequirementError
 from latal.registry import Registry
@@ -50,11 +51,13 @@ class UMAPRefiner:
             raise MissingRequirementError("the umap refinement needs umap-learn: pip install 'latal[refine]'.") from exc
         self.model_ = umap.UMAP(n_components=self.n_components, n_neighbors=self.n_neighbors,
                                 min_dist=self.min_dist, random_state=self.random_state)
-        self.embedding_ = self.model_.fit_transform(np.asarray(Z, dtype=np.float32)).astype(np.float32)
+        with threads_kept():
+            self.embedding_ = self.model_.fit_transform(np.asarray(Z, dtype=np.float32)).astype(np.float32)
         return self
 
     def transform(self, Z: np.ndarray) -> np.ndarray:
-        return self.model_.transform(np.asarray(Z, dtype=np.float32)).astype(np.float32)
+        with threads_kept():
+            return self.model_.transform(np.asarray(Z, dtype=np.float32)).astype(np.float32)
 
     def __repr__(self) -> str:
         return f"UMAPRefiner({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
