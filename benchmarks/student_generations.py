@@ -4,6 +4,8 @@ labels propagated over the previous student's features for the next ones) and ea
 accuracy, and the test accuracy of the mean of the students' distributions so far (an ensemble the learner
 does not make). One run per dataset and seed; the students are exactly those of
 ``--learner cnn_student:epochs=E,generations=G`` (their training is observed, not changed).
+``--baseline-final-epochs N`` also trains, beside the last student and on the same pseudo-labels and
+seed, one for N epochs, and reports its test accuracy: what ``final_epochs`` gains, in the same run.
 
     python benchmarks/student_generations.py --data-dir ../shared/datasets --dataset mnist --budget 3000
 """
@@ -20,6 +22,7 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from _common import markdown_table, write_json  # noqa: E402
 
 from latal.experiment import ExperimentConfig, prepare, run_experiment  # noqa: E402
+from latal.learners import make_learner  # noqa: E402
 from latal.learners import student as student_module  # noqa: E402
 
 
@@ -31,6 +34,8 @@ def main(argv=None) -> int:
     ap.add_argument("--initial-strategy", default="typiclust")
     ap.add_argument("--learner", default="cnn_student:epochs=5,generations=3")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--baseline-final-epochs", type=int, default=None,
+                    help="also train the last generation's student for this many epochs (not used by the learner)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     out = args.out or f"benchmarks/results/student_generations_{args.dataset}_{args.budget}.json"
@@ -39,6 +44,7 @@ def main(argv=None) -> int:
     prep = prepare(ExperimentConfig(**base))
     x_test, y_test, y_pool = student_module.images_nchw(prep.dataset.x_test), prep.dataset.y_test, prep.dataset.y
     rows, train, start, summed = [], student_module.CNNStudent._train, time.perf_counter(), 0.0
+    generations = int(make_learner(args.learner).generations)
 
     def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs):
         nonlocal summed
@@ -51,6 +57,11 @@ def main(argv=None) -> int:
                      # not what the learner predicts: the mean of the distributions of the students so far
                      "ensemble_test_accuracy": float(np.mean(summed.argmax(1) == y_test)),
                      "seconds": time.perf_counter() - start})
+        if args.baseline_final_epochs and len(rows) == generations:  # the same targets and seed, other epochs
+            other = train(self, X, target, weight, labeled, n_classes, seed, device, args.baseline_final_epochs)
+            rows[-1]["baseline_final_epochs"] = args.baseline_final_epochs
+            rows[-1]["baseline_test_accuracy"] = float(np.mean(
+                student_module.batched_proba(other, x_test, device).argmax(1) == y_test))
         print(f"  generation {len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
         return net
 
@@ -66,6 +77,9 @@ def main(argv=None) -> int:
                           "mean of the students so far, test %", "s"],
                          [[r["generation"], f"{100 * r['pseudo_label_accuracy']:.2f}", f"{100 * r['test_accuracy']:.2f}",
                            f"{100 * r['ensemble_test_accuracy']:.2f}", f"{r['seconds']:.0f}"] for r in rows]))
+    if "baseline_test_accuracy" in rows[-1]:
+        print(f"last generation's pseudo-labels, {rows[-1]['baseline_final_epochs']} epochs instead: "
+              f"{100 * rows[-1]['baseline_test_accuracy']:.2f} % test accuracy")
     return 0
 
 
