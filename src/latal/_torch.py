@@ -29,8 +29,8 @@ def threads_kept():
     numba's OpenMP threading layer sets OpenMP's thread count for the calling thread to its own (all
     cores); torch reads it back, and its convolutions then run on every core even under
     ``$LATAL_THREADS=1``. Two such processes on two cores trained the CNN student twice as slowly
-    (``benchmarks/threads_after_umap.py``). The
-    block's numba runs on ``$LATAL_THREADS`` threads when that is set, and torch's count is put back after."""
+    (``benchmarks/threads_after_umap.py``). The block's numba runs on ``$LATAL_THREADS`` threads when that
+    is set, and torch's count is put back after."""
     torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch is not None else None
     threads = os.environ.get("LATAL_THREADS")
