@@ -22,7 +22,6 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from _common import markdown_table, write_json  # noqa: E402
 
 from latal.experiment import ExperimentConfig, prepare, run_experiment  # noqa: E402
-from latal.learners import make_learner  # noqa: E402
 from latal.learners import student as student_module  # noqa: E402
 
 
@@ -44,7 +43,6 @@ def main(argv=None) -> int:
     prep = prepare(ExperimentConfig(**base))
     x_test, y_test, y_pool = student_module.images_nchw(prep.dataset.x_test), prep.dataset.y_test, prep.dataset.y
     rows, train, start, summed = [], student_module.CNNStudent._train, time.perf_counter(), 0.0
-    generations = int(make_learner(args.learner).generations)
 
     def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs):
         nonlocal summed
@@ -57,7 +55,7 @@ def main(argv=None) -> int:
                      # not what the learner predicts: the mean of the distributions of the students so far
                      "ensemble_test_accuracy": float(np.mean(summed.argmax(1) == y_test)),
                      "seconds": time.perf_counter() - start})
-        if args.baseline_final_epochs and len(rows) == generations:  # the same targets and seed, other epochs
+        if args.baseline_final_epochs and len(rows) == int(self.generations):  # the same targets and seed, other epochs
             other = train(self, X, target, weight, labeled, n_classes, seed, device, args.baseline_final_epochs)
             rows[-1]["baseline_final_epochs"] = args.baseline_final_epochs
             rows[-1]["baseline_test_accuracy"] = float(np.mean(
