@@ -58,6 +58,14 @@ def test_student_learns_from_images_with_a_few_labels():
     assert not np.array_equal(soft.predict_proba(Zt, inputs=Xt), student.predict_proba(Zt, inputs=Xt))
     affine = make_learner("cnn_student", augment="affine", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     assert float(np.mean(affine.predict(Zt, inputs=Xt) == yt)) > 0.95  # its own transform for every image
+    deep = make_learner("cnn_student", arch="conv3bn", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    assert float(np.mean(deep.predict(Zt, inputs=Xt) == yt)) > 0.95  # three conv blocks with batch norm
+    convs = [m for m in deep.model_.modules() if type(m).__name__ == "Conv2d"]
+    assert [c.out_channels for c in convs] == [16, 32, 64]
+    assert sum(type(m).__name__ == "BatchNorm2d" for m in deep.model_.modules()) == 3
+    assert not deep.model_.training  # batch norm predicts with its running statistics
+    again = make_learner("cnn_student", arch="conv3bn", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    assert np.array_equal(again.predict_proba(Zt, inputs=Xt), deep.predict_proba(Zt, inputs=Xt))
     # latents only (what strategies hand): the student's pool predictions voted to the latents
     p = student.predict_proba(Zt)
     assert p.shape == (150, 3) and np.allclose(p.sum(1), 1) and (p >= 0).all()
@@ -165,6 +173,8 @@ def test_student_refuses_what_it_cannot_use():
         make_learner("cnn_student", targets="medium", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="augment must be one of shift, affine, affine_flip"):
         make_learner("cnn_student", augment="rotate", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    with pytest.raises(ValueError, match="arch must be one of conv2, conv3bn"):
+        make_learner("cnn_student", arch="resnet", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="transductive_proba"):
         make_learner("cnn_student", teacher="mlp", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     fitted = student.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)

@@ -41,15 +41,30 @@ def images_nchw(X) -> np.ndarray:
     return X if X.flags.writeable else X.copy()  # torch wraps writable arrays only
 
 
-def _cnn(channels: int, size: tuple[int, int], n_classes: int, width: int, dropout: float):
+ARCHS = ("conv2", "conv3bn")
+
+
+def _cnn(channels: int, size: tuple[int, int], n_classes: int, width: int, dropout: float, arch: str = "conv2"):
+    """``conv2``: two 3x3 conv blocks (``width``, ``2 * width`` filters), each ReLU and 2x2 max-pooling.
+    ``conv3bn``: three such blocks (``width``, ``2 * width``, ``4 * width``), each with batch norm after
+    the convolution. Either way one hidden layer of ``4 * width`` units with dropout, then the classes."""
     import torch
     import torch.nn as nn
 
-    body = nn.Sequential(
-        nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+    if arch == "conv2":
+        body = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+    else:
+        layers, cin = [], channels
+        for cout in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                       nn.MaxPool2d(2, ceil_mode=True)]
+            cin = cout
+        body = nn.Sequential(*layers, nn.Flatten())
     with torch.no_grad():
-        flat = body(torch.zeros(1, channels, *size)).shape[1]
+        flat = body.eval()(torch.zeros(1, channels, *size)).shape[1]
+    body.train()
     return nn.Sequential(body, nn.Linear(flat, 4 * width), nn.ReLU(), nn.Dropout(dropout),
                          nn.Linear(4 * width, n_classes))
 
@@ -112,6 +127,9 @@ class CNNStudent(Learner):
     lr : float, default 1e-3 (Adam, cosine decay to zero over the epochs)
     width : int, default 32
         Filters of the first conv layer (64 in the second, 128 hidden units).
+    arch : {"conv2", "conv3bn"}, default "conv2"
+        "conv2": two conv blocks. "conv3bn": three, each with batch norm (``4 * width`` filters in the third);
+        about 1.3 times the time of a step.
     dropout : float, default 0.3
     shift : int, default 2
         Largest random translation in pixels (0: no augmentation).
@@ -153,6 +171,7 @@ class CNNStudent(Learner):
 
     def __init__(self, teacher: str = "poisson", epochs: int = 3, batch_size: int = 128,
                  min_steps: int = 1000, labeled_per_batch: int = 8, lr: float = 1e-3, width: int = 32, dropout: float = 0.3,
+                 arch: str = "conv2",
                  shift: int = 2, augment: str = "shift", targets: str = "hard", generations: int = 1,
                  final_epochs: int | None = None, random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
@@ -163,6 +182,7 @@ class CNNStudent(Learner):
         self.lr = lr
         self.width = width
         self.dropout = dropout
+        self.arch = arch
         self.shift = shift
         self.augment = augment
         self.targets = targets
@@ -190,6 +210,8 @@ class CNNStudent(Learner):
             raise ValueError(f"final_epochs must be a positive integer or None; got {self.final_epochs!r}.")
         if int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError("shift and labeled_per_batch must be >= 0 and dropout in [0, 1).")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}; got {self.arch!r}.")
         if self.augment not in AUGMENTS:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}; got {self.augment!r}.")
         if self.targets not in ("hard", "soft"):
@@ -245,7 +267,8 @@ class CNNStudent(Learner):
         per_epoch = -(-n // bs)
         epochs = max(int(epochs), -(-max(int(self.min_steps), 0) // per_epoch))
         with seeded(seed, device):
-            net = _cnn(X.shape[1], tuple(X.shape[2:]), n_classes, int(self.width), float(self.dropout)).to(device)
+            net = _cnn(X.shape[1], tuple(X.shape[2:]), n_classes, int(self.width), float(self.dropout),
+                       str(self.arch)).to(device)
             opt = torch.optim.Adam(net.parameters(), lr=float(self.lr))
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * per_epoch)
             gen = torch.Generator().manual_seed(seed)

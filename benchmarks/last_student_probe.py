@@ -1,0 +1,116 @@
+"""Which last student learns the best pseudo-labels best (issue 9). The CNN student's first generations
+only have to make features that carry the labels again; the last one is the model. This script runs the
+learner's generations up to the last one once (``--learner``, its training observed, not changed), keeps
+the last generation's targets, weights and labeled items in ``--targets`` (an ``.npz``; reused when it is
+there), and then trains one last student per ``--variant`` on exactly those targets with the same seed:
+a variant is a list of CNN student parameters (``arch=conv3bn,final_epochs=15``) laid over the learner's.
+Every variant sees the same pseudo-labels, so the differences are the students'. Run the variants of one
+targets file in two processes (``--variant`` twice each) to use both cores.
+
+    python benchmarks/last_student_probe.py --data-dir ../shared/datasets --dataset mnist --budget 3000 \\
+        --variant final_epochs=15 --variant arch=conv3bn,final_epochs=15
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import markdown_table, write_json  # noqa: E402
+
+from latal.experiment import ExperimentConfig, prepare, run_experiment  # noqa: E402
+from latal.learners import make_learner  # noqa: E402
+from latal.learners import student as student_module  # noqa: E402
+
+
+class _Captured(Exception):
+    """Raised by the observed training at the last generation: its inputs are kept, the student not trained."""
+
+
+def capture_targets(args, prep, path: Path) -> None:
+    train, calls = student_module.CNNStudent._train, []
+
+    def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs):
+        calls.append(None)
+        if len(calls) == int(self.generations):
+            np.savez(path, target=target, weight=weight, labeled=labeled, n_classes=n_classes, seed=seed)
+            raise _Captured
+        return train(self, X, target, weight, labeled, n_classes, seed, device, epochs)
+
+    student_module.CNNStudent._train = observed
+    try:
+        run_experiment(ExperimentConfig(**_base(args), initial=args.budget, initial_strategy=args.initial_strategy,
+                                        learner=args.learner), prepared=prep)
+    except _Captured:
+        return
+    finally:
+        student_module.CNNStudent._train = train
+    raise RuntimeError("the learner finished without reaching its last generation's training")
+
+
+def _base(args) -> dict:
+    return dict(dataset=args.dataset, data_dir=args.data_dir, encoder="conv_vae", refine="umap", rounds=0, batch=1,
+                seed=args.seed)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--dataset", default="mnist")
+    ap.add_argument("--budget", type=int, default=3000)
+    ap.add_argument("--initial-strategy", default="typiclust")
+    ap.add_argument("--learner", default="cnn_student:epochs=5,generations=3,targets=soft")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--variant", action="append", required=True,
+                    help="CNN student parameters for the last student, laid over the learner's (repeatable)")
+    ap.add_argument("--targets", default=None, help=".npz of the last generation's targets (made when missing)")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    stem = f"{args.dataset}_{args.budget}_seed{args.seed}"
+    targets = Path(args.targets or f"benchmarks/results/last_student_targets_{stem}.npz")
+    out = args.out or f"benchmarks/results/last_student_probe_{stem}.json"
+    prep = prepare(ExperimentConfig(**_base(args)))
+    y_pool, y_test = prep.dataset.y, prep.dataset.y_test
+    if not targets.exists():
+        t0 = time.perf_counter()
+        capture_targets(args, prep, targets)
+        print(f"targets of the last generation kept in {targets} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    saved = np.load(targets)
+    target, weight, labeled = saved["target"], saved["weight"], saved["labeled"]
+    n_classes, seed = int(saved["n_classes"]), int(saved["seed"])
+    images = student_module.images_nchw(prep.dataset.x)  # the pool's images, as the loop hands them
+    x_test = student_module.images_nchw(prep.dataset.x_test)
+    import torch
+
+    from latal._torch import resolve_device
+
+    X, device = torch.from_numpy(images), resolve_device("auto")
+    rows = []
+    for variant in args.variant:
+        student = make_learner(f"{args.learner},{variant}")
+        epochs = int(student.final_epochs) if student.final_epochs is not None else int(student.epochs)
+        t0 = time.perf_counter()
+        net = student._train(X, target, weight, labeled, n_classes, seed, device, epochs)
+        seconds = time.perf_counter() - t0
+        proba = student_module.batched_proba(net, x_test, device)
+        pool_proba = student_module.batched_proba(net, images, device)
+        rows.append({"variant": variant, "epochs": epochs, "seconds": seconds,
+                     "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
+                     "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool))})
+        print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+    write_json(out, "last_student_probe", args, pseudo_label_accuracy=float(np.mean(target.argmax(1) == y_pool)),
+               variants=rows)
+    print(f"pseudo-labels right on the pool: {100 * np.mean(target.argmax(1) == y_pool):.2f} %")
+    print(markdown_table(["last student", "epochs", "test accuracy %", "right on the pool %", "train s"],
+                         [[r["variant"], r["epochs"], f"{100 * r['test_accuracy']:.2f}",
+                           f"{100 * r['pool_accuracy']:.2f}", f"{r['seconds']:.0f}"] for r in rows]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
