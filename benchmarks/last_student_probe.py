@@ -3,12 +3,13 @@ only have to make features that carry the labels again; the last one is the mode
 learner's generations up to the last one once (``--learner``, its training observed, not changed), keeps
 the last generation's targets, weights and labeled items in ``--targets`` (an ``.npz``; reused when it is
 there), and then trains one last student per ``--variant`` on exactly those targets with the same seed:
-a variant is a list of CNN student parameters (``arch=conv3bn,final_epochs=15``) laid over the learner's.
+a variant is a list of CNN student parameters (``final_arch=conv3bn,final_epochs=15``) laid over the
+learner's; the last student takes its ``final_epochs`` and ``final_arch`` (else ``epochs`` and ``arch``).
 Every variant sees the same pseudo-labels, so the differences are the students'. Run the variants of one
 targets file in two processes (``--variant`` twice each) to use both cores.
 
     python benchmarks/last_student_probe.py --data-dir ../shared/datasets --dataset mnist --budget 3000 \\
-        --variant final_epochs=15 --variant arch=conv3bn,final_epochs=15
+        --variant final_epochs=15 --variant final_arch=conv3bn,final_epochs=15
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ class _Captured(Exception):
 def capture_targets(args, prep, path: Path) -> None:
     train, calls = student_module.CNNStudent._train, []
 
-    def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs):
+    def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch):
         calls.append(None)
         if len(calls) == int(self.generations):
             np.savez(path, target=target, weight=weight, labeled=labeled, n_classes=n_classes, seed=seed)
             raise _Captured
-        return train(self, X, target, weight, labeled, n_classes, seed, device, epochs)
+        return train(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch)
 
     student_module.CNNStudent._train = observed
     try:
@@ -94,12 +95,13 @@ def main(argv=None) -> int:
     for variant in args.variant:
         student = make_learner(f"{args.learner},{variant}")
         epochs = int(student.final_epochs) if student.final_epochs is not None else int(student.epochs)
+        arch = student.final_arch if student.final_arch is not None else student.arch  # the last generation's
         t0 = time.perf_counter()
-        net = student._train(X, target, weight, labeled, n_classes, seed, device, epochs)
+        net = student._train(X, target, weight, labeled, n_classes, seed, device, epochs, arch)
         seconds = time.perf_counter() - t0
         proba = student_module.batched_proba(net, x_test, device)
         pool_proba = student_module.batched_proba(net, images, device)
-        rows.append({"variant": variant, "epochs": epochs, "seconds": seconds,
+        rows.append({"variant": variant, "epochs": epochs, "arch": arch, "seconds": seconds,
                      "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
                      "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool))})
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)

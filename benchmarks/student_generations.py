@@ -5,7 +5,8 @@ accuracy, and the test accuracy of the mean of the students' distributions so fa
 does not make). One run per dataset and seed; the students are exactly those of
 ``--learner cnn_student:epochs=E,generations=G`` (their training is observed, not changed).
 ``--baseline-final-epochs N`` also trains, beside the last student and on the same pseudo-labels and
-seed, one for N epochs, and reports its test accuracy: what ``final_epochs`` gains, in the same run.
+seed, one for N epochs (with ``--baseline-final-arch A``, of network A), and reports its test accuracy:
+what ``final_epochs`` (``final_arch``) gains, in the same run.
 
     python benchmarks/student_generations.py --data-dir ../shared/datasets --dataset mnist --budget 3000
 """
@@ -35,6 +36,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--baseline-final-epochs", type=int, default=None,
                     help="also train the last generation's student for this many epochs (not used by the learner)")
+    ap.add_argument("--baseline-final-arch", default=None,
+                    help="the network of that baseline last student (default: the learner's last one)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     out = args.out or f"benchmarks/results/student_generations_{args.dataset}_{args.budget}.json"
@@ -44,9 +47,9 @@ def main(argv=None) -> int:
     x_test, y_test, y_pool = student_module.images_nchw(prep.dataset.x_test), prep.dataset.y_test, prep.dataset.y
     rows, train, start, summed = [], student_module.CNNStudent._train, time.perf_counter(), 0.0
 
-    def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs):
+    def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch):
         nonlocal summed
-        net = train(self, X, target, weight, labeled, n_classes, seed, device, epochs)
+        net = train(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch)
         proba = student_module.batched_proba(net, x_test, device)
         summed = summed + proba
         rows.append({"generation": len(rows) + 1,
@@ -56,8 +59,11 @@ def main(argv=None) -> int:
                      "ensemble_test_accuracy": float(np.mean(summed.argmax(1) == y_test)),
                      "seconds": time.perf_counter() - start})
         if args.baseline_final_epochs and len(rows) == int(self.generations):  # the same targets and seed, other epochs
-            other = train(self, X, target, weight, labeled, n_classes, seed, device, args.baseline_final_epochs)
+            other_arch = args.baseline_final_arch or arch
+            other = train(self, X, target, weight, labeled, n_classes, seed, device, args.baseline_final_epochs,
+                          other_arch)
             rows[-1]["baseline_final_epochs"] = args.baseline_final_epochs
+            rows[-1]["baseline_final_arch"] = other_arch
             rows[-1]["baseline_test_accuracy"] = float(np.mean(
                 student_module.batched_proba(other, x_test, device).argmax(1) == y_test))
         print(f"  generation {len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
@@ -76,7 +82,8 @@ def main(argv=None) -> int:
                          [[r["generation"], f"{100 * r['pseudo_label_accuracy']:.2f}", f"{100 * r['test_accuracy']:.2f}",
                            f"{100 * r['ensemble_test_accuracy']:.2f}", f"{r['seconds']:.0f}"] for r in rows]))
     if "baseline_test_accuracy" in rows[-1]:
-        print(f"last generation's pseudo-labels, {rows[-1]['baseline_final_epochs']} epochs instead: "
+        print(f"last generation's pseudo-labels, {rows[-1]['baseline_final_epochs']} epochs of "
+              f"{rows[-1]['baseline_final_arch']} instead: "
               f"{100 * rows[-1]['baseline_test_accuracy']:.2f} % test accuracy")
     return 0
 

@@ -89,9 +89,9 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     Zl, yl = pool.labeled_data()
     seen, train = [], mod.CNNStudent._train
 
-    def recording(self, X_, target, weight, labeled_, n_classes, seed, device, epochs):
-        net = train(self, X_, target, weight, labeled_, n_classes, seed, device, epochs)
-        seen.append((target.copy(), weight.copy(), seed, net, epochs))
+    def recording(self, X_, target, weight, labeled_, n_classes, seed, device, epochs, arch):
+        net = train(self, X_, target, weight, labeled_, n_classes, seed, device, epochs, arch)
+        seen.append((target.copy(), weight.copy(), seed, net, epochs, arch))
         return net
 
     monkeypatch.setattr(mod.CNNStudent, "_train", recording)
@@ -100,7 +100,7 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     unlabeled = np.setdiff1d(np.arange(300), labeled)
     images = images_nchw(X)
     assert [s[4] for s in seen] == [1, 1, 1]  # final_epochs unset: every student trains for ``epochs``
-    for (_, _, _, before, _), (target, weight, _, _, _) in zip(seen, seen[1:]):
+    for (_, _, _, before, _, _), (target, weight, _, _, _, _) in zip(seen, seen[1:]):
         # each generation's targets: the teacher re-fitted with the same labels on the previous network's
         # normalised features, never that network's own guesses; the labels stay clamped with weight 1
         feats = mod.batched_features(before, images, student.device_)
@@ -119,6 +119,14 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     make_learner("cnn_student", generations=2, final_epochs=3, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(),
                                                                           inputs=X)
     assert [s[4] for s in seen] == [1, 3]
+    # and final_arch changes only the last one's network
+    seen.clear()
+    make_learner("cnn_student", generations=2, final_arch="conv3bn", **FAST).fit(Zl, yl, n_classes=3,
+                                                                                pool=pool.view(), inputs=X)
+    assert [s[5] for s in seen] == ["conv2", "conv3bn"]
+    assert [sum(type(m).__name__ == "BatchNorm2d" for m in s[3].modules()) for s in seen] == [0, 3]
+    with pytest.raises(ValueError, match="final_arch must be one of conv2, conv3bn"):
+        make_learner("cnn_student", final_arch="big", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     # and it really trains longer: 3 batches (one pass) learn nothing, 100 passes learn the bars
     short = {**FAST, "min_steps": 0}
     once = make_learner("cnn_student", **short).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)

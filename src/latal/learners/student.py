@@ -130,6 +130,9 @@ class CNNStudent(Learner):
     arch : {"conv2", "conv3bn"}, default "conv2"
         "conv2": two conv blocks. "conv3bn": three, each with batch norm (``4 * width`` filters in the third);
         about 1.3 times the time of a step.
+    final_arch : {"conv2", "conv3bn"} or None, default None
+        The last generation's network only (None: ``arch``); the earlier ones only make the features that
+        carry the labels again.
     dropout : float, default 0.3
     shift : int, default 2
         Largest random translation in pixels (0: no augmentation).
@@ -173,7 +176,7 @@ class CNNStudent(Learner):
                  min_steps: int = 1000, labeled_per_batch: int = 8, lr: float = 1e-3, width: int = 32, dropout: float = 0.3,
                  arch: str = "conv2",
                  shift: int = 2, augment: str = "shift", targets: str = "hard", generations: int = 1,
-                 final_epochs: int | None = None, random_state: int | None = None, device: str = "auto"):
+                 final_epochs: int | None = None, final_arch: str | None = None, random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
@@ -188,6 +191,7 @@ class CNNStudent(Learner):
         self.targets = targets
         self.generations = generations
         self.final_epochs = final_epochs
+        self.final_arch = final_arch
         self.random_state = random_state
         self.device = device
 
@@ -210,8 +214,10 @@ class CNNStudent(Learner):
             raise ValueError(f"final_epochs must be a positive integer or None; got {self.final_epochs!r}.")
         if int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError("shift and labeled_per_batch must be >= 0 and dropout in [0, 1).")
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {', '.join(ARCHS)}; got {self.arch!r}.")
+        for name in ("arch", "final_arch"):
+            value = getattr(self, name)
+            if value not in ARCHS and not (name == "final_arch" and value is None):
+                raise ValueError(f"{name} must be one of {', '.join(ARCHS)}; got {value!r}.")
         if self.augment not in AUGMENTS:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}; got {self.augment!r}.")
         if self.targets not in ("hard", "soft"):
@@ -243,7 +249,8 @@ class CNNStudent(Learner):
             weight[labeled] = 1.0
             last = generation == int(self.generations) - 1
             epochs = int(self.final_epochs) if last and self.final_epochs is not None else int(self.epochs)
-            self.model_ = self._train(X, target, weight, labeled, n_classes, seed + generation, device, epochs)
+            arch = str(self.final_arch) if last and self.final_arch is not None else str(self.arch)
+            self.model_ = self._train(X, target, weight, labeled, n_classes, seed + generation, device, epochs, arch)
         self.n_classes_ = n_classes
         self.n_features_ = Z.shape[1]
         self.classes_ = np.arange(n_classes)
@@ -254,7 +261,7 @@ class CNNStudent(Learner):
         self.pool_proba_ = teacher.distributions_
         return self
 
-    def _train(self, X, target, weight, labeled, n_classes, seed, device, epochs):
+    def _train(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch):
         import torch
         import torch.nn.functional as F
 
@@ -267,8 +274,7 @@ class CNNStudent(Learner):
         per_epoch = -(-n // bs)
         epochs = max(int(epochs), -(-max(int(self.min_steps), 0) // per_epoch))
         with seeded(seed, device):
-            net = _cnn(X.shape[1], tuple(X.shape[2:]), n_classes, int(self.width), float(self.dropout),
-                       str(self.arch)).to(device)
+            net = _cnn(X.shape[1], tuple(X.shape[2:]), n_classes, int(self.width), float(self.dropout), arch).to(device)
             opt = torch.optim.Adam(net.parameters(), lr=float(self.lr))
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * per_epoch)
             gen = torch.Generator().manual_seed(seed)
