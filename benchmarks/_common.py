@@ -57,6 +57,22 @@ def summarise(runs: list[dict], group, checkpoints) -> dict:
     return out
 
 
+def add_student_run_args(ap, learner: str) -> None:
+    """The options of a one-selection CNN student run: data, budget, first-batch strategy, learner, seed."""
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--dataset", default="mnist")
+    ap.add_argument("--budget", type=int, default=3000)
+    ap.add_argument("--initial-strategy", default="typiclust")
+    ap.add_argument("--learner", default=learner)
+    ap.add_argument("--seed", type=int, default=0)
+
+
+def student_run_base(args) -> dict:
+    """ExperimentConfig settings of that run: the cached ``conv_vae`` latents refined by UMAP, one batch."""
+    return dict(dataset=args.dataset, data_dir=args.data_dir, encoder="conv_vae", refine="umap", rounds=0, batch=1,
+                seed=args.seed)
+
+
 def markdown_table(header: list[str], rows: list[list]) -> str:
     rows = [[str(c) for c in r] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import markdown_table, write_json  # noqa: E402
+from _common import add_student_run_args, markdown_table, student_run_base, write_json  # noqa: E402
 
 from latal.experiment import ExperimentConfig, prepare, run_experiment  # noqa: E402
 from latal.learners import make_learner  # noqa: E402
@@ -45,8 +45,8 @@ def capture_targets(args, prep, path: Path) -> None:
 
     student_module.CNNStudent._train = observed
     try:
-        run_experiment(ExperimentConfig(**_base(args), initial=args.budget, initial_strategy=args.initial_strategy,
-                                        learner=args.learner), prepared=prep)
+        run_experiment(ExperimentConfig(**student_run_base(args), initial=args.budget,
+                                        initial_strategy=args.initial_strategy, learner=args.learner), prepared=prep)
     except _Captured:
         return
     finally:
@@ -54,19 +54,9 @@ def capture_targets(args, prep, path: Path) -> None:
     raise RuntimeError("the learner finished without reaching its last generation's training")
 
 
-def _base(args) -> dict:
-    return dict(dataset=args.dataset, data_dir=args.data_dir, encoder="conv_vae", refine="umap", rounds=0, batch=1,
-                seed=args.seed)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--dataset", default="mnist")
-    ap.add_argument("--budget", type=int, default=3000)
-    ap.add_argument("--initial-strategy", default="typiclust")
-    ap.add_argument("--learner", default="cnn_student:epochs=5,generations=3,targets=soft")
-    ap.add_argument("--seed", type=int, default=0)
+    add_student_run_args(ap, "cnn_student:epochs=5,generations=3,targets=soft")
     ap.add_argument("--variant", action="append", required=True,
                     help="CNN student parameters for the last student, laid over the learner's (repeatable)")
     ap.add_argument("--targets", default=None, help=".npz of the last generation's targets (made when missing)")
@@ -75,7 +65,7 @@ def main(argv=None) -> int:
     stem = f"{args.dataset}_{args.budget}_seed{args.seed}"
     targets = Path(args.targets or f"benchmarks/results/last_student_targets_{stem}.npz")
     out = args.out or f"benchmarks/results/last_student_probe_{stem}.json"
-    prep = prepare(ExperimentConfig(**_base(args)))
+    prep = prepare(ExperimentConfig(**student_run_base(args)))
     y_pool, y_test = prep.dataset.y, prep.dataset.y_test
     if not targets.exists():
         t0 = time.perf_counter()

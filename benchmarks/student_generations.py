@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from _common import markdown_table, write_json  # noqa: E402
+from _common import add_student_run_args, markdown_table, student_run_base, write_json  # noqa: E402
 
 from latal.experiment import ExperimentConfig, prepare, run_experiment  # noqa: E402
 from latal.learners import student as student_module  # noqa: E402
@@ -28,12 +28,7 @@ from latal.learners import student as student_module  # noqa: E402
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--dataset", default="mnist")
-    ap.add_argument("--budget", type=int, default=3000)
-    ap.add_argument("--initial-strategy", default="typiclust")
-    ap.add_argument("--learner", default="cnn_student:epochs=5,generations=3")
-    ap.add_argument("--seed", type=int, default=0)
+    add_student_run_args(ap, "cnn_student:epochs=5,generations=3")
     ap.add_argument("--baseline-final-epochs", type=int, default=None,
                     help="also train the last generation's student for this many epochs (not used by the learner)")
     ap.add_argument("--baseline-final-arch", default=None,
@@ -41,8 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     out = args.out or f"benchmarks/results/student_generations_{args.dataset}_{args.budget}.json"
-    base = dict(dataset=args.dataset, data_dir=args.data_dir, encoder="conv_vae", refine="umap", rounds=0, batch=1,
-                seed=args.seed)
+    base = student_run_base(args)
     prep = prepare(ExperimentConfig(**base))
     x_test, y_test, y_pool = student_module.images_nchw(prep.dataset.x_test), prep.dataset.y_test, prep.dataset.y
     rows, train, start, summed = [], student_module.CNNStudent._train, time.perf_counter(), 0.0

@@ -174,9 +174,9 @@ class CNNStudent(Learner):
 
     def __init__(self, teacher: str = "poisson", epochs: int = 3, batch_size: int = 128,
                  min_steps: int = 1000, labeled_per_batch: int = 8, lr: float = 1e-3, width: int = 32, dropout: float = 0.3,
-                 arch: str = "conv2",
-                 shift: int = 2, augment: str = "shift", targets: str = "hard", generations: int = 1,
-                 final_epochs: int | None = None, final_arch: str | None = None, random_state: int | None = None, device: str = "auto"):
+                 arch: str = "conv2", shift: int = 2, augment: str = "shift", targets: str = "hard", generations: int = 1,
+                 final_epochs: int | None = None, final_arch: str | None = None, random_state: int | None = None,
+                 device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
