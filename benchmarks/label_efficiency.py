@@ -53,6 +53,8 @@ CONFIGS = {
         "umap", "typiclust", "cnn_student:epochs=5,generations=3,targets=soft"),
     "TypiClust + CNN student on Poisson, soft targets, 3 generations of 5 epochs, the last 15 (UMAP)": (
         "umap", "typiclust", "cnn_student:epochs=5,generations=3,targets=soft,final_epochs=15"),
+    "TypiClust + CNN student on Poisson, soft targets, 3 generations of 5 epochs, the last 15 with batch norm (UMAP)": (
+        "umap", "typiclust", "cnn_student:epochs=5,generations=3,targets=soft,final_epochs=15,final_arch=conv3bn"),
 }
 
 
