@@ -5,7 +5,7 @@ the pool's latents (the cached ``conv_vae`` latents, refined by UMAP unless ``--
   item taking its cluster's class (what ten labels, one on each cluster, can give at best when each
   cluster has to stand for a class of its own);
 - the majority accuracy: each cluster given its own most frequent class (several clusters may share one);
-- how many classes are some cluster's most frequent one.
+- how many classes are some cluster's most frequent one, and which are none's.
 
 Several single k-means starts, as TypiClust and ProbCover run it.
 
@@ -36,7 +36,8 @@ def cluster_scores(Z: np.ndarray, y: np.ndarray, seed: int) -> dict:
     rows, cols = linear_sum_assignment(-counts)
     return {"seed": seed, "hungarian_accuracy": float(counts[rows, cols].sum() / len(y)),
             "majority_accuracy": float(counts.max(axis=1).sum() / len(y)),
-            "classes_that_lead_a_cluster": int(len(set(counts.argmax(axis=1).tolist())))}
+            "classes_that_lead_a_cluster": int(len(set(counts.argmax(axis=1).tolist()))),
+            "classes_that_lead_no_cluster": sorted(set(range(k)) - set(counts.argmax(axis=1).tolist()))}
 
 
 def main(argv=None) -> int:
@@ -51,15 +52,17 @@ def main(argv=None) -> int:
     for name in args.datasets:
         prep = prepare(ExperimentConfig(dataset=name, data_dir=args.data_dir, encoder="conv_vae",
                                         refine=None if args.refine == "none" else args.refine))
-        Z, y = np.asarray(prep.latent.mean), np.asarray(prep.dataset.y)
+        Z, y, names = np.asarray(prep.latent.mean), np.asarray(prep.dataset.y), prep.dataset.class_names
         for seed in range(args.starts):
             res = {"dataset": name, **cluster_scores(Z, y, seed)}
             results.append(res)
             rows.append([name, seed, f"{100 * res['hungarian_accuracy']:.2f}", f"{100 * res['majority_accuracy']:.2f}",
-                         res["classes_that_lead_a_cluster"]])
+                         res["classes_that_lead_a_cluster"],
+                         ", ".join(str(names[c]) for c in res["classes_that_lead_no_cluster"]) or "-"])
     write_json(args.out, "cluster_ceiling", args, results=results)
     print(markdown_table(["dataset", "k-means start", "one class per cluster (Hungarian) %",
-                          "each cluster its majority class %", "classes that lead a cluster"], rows))
+                          "each cluster its majority class %", "classes that lead a cluster", "classes that lead none"],
+                         rows))
     return 0
 
 
