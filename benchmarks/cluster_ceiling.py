@@ -34,10 +34,11 @@ def cluster_scores(Z: np.ndarray, y: np.ndarray, seed: int) -> dict:
     counts = np.zeros((k, k))
     np.add.at(counts, (clusters, y), 1)
     rows, cols = linear_sum_assignment(-counts)
+    leaders = set(counts.argmax(axis=1).tolist())  # each cluster's most frequent class
     return {"seed": seed, "hungarian_accuracy": float(counts[rows, cols].sum() / len(y)),
             "majority_accuracy": float(counts.max(axis=1).sum() / len(y)),
-            "classes_that_lead_a_cluster": int(len(set(counts.argmax(axis=1).tolist()))),
-            "classes_that_lead_no_cluster": sorted(set(range(k)) - set(counts.argmax(axis=1).tolist()))}
+            "classes_that_lead_a_cluster": len(leaders),
+            "classes_that_lead_no_cluster": sorted(set(range(k)) - leaders)}
 
 
 def main(argv=None) -> int:

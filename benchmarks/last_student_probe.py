@@ -84,8 +84,7 @@ def main(argv=None) -> int:
     rows = []
     for variant in args.variant:
         student = make_learner(f"{args.learner},{variant}")
-        epochs = int(student.final_epochs) if student.final_epochs is not None else int(student.epochs)
-        arch = student.final_arch if student.final_arch is not None else student.arch  # the last generation's
+        epochs, arch = student.generation_settings(last=True)
         t0 = time.perf_counter()
         net = student._train(X, target, weight, labeled, n_classes, seed, device, epochs, arch)
         seconds = time.perf_counter() - t0
@@ -95,9 +94,9 @@ def main(argv=None) -> int:
                      "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
                      "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool))})
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)
-    write_json(out, "last_student_probe", args, pseudo_label_accuracy=float(np.mean(target.argmax(1) == y_pool)),
-               variants=rows)
-    print(f"pseudo-labels right on the pool: {100 * np.mean(target.argmax(1) == y_pool):.2f} %")
+    pseudo_right = float(np.mean(target.argmax(1) == y_pool))
+    write_json(out, "last_student_probe", args, pseudo_label_accuracy=pseudo_right, variants=rows)
+    print(f"pseudo-labels right on the pool: {100 * pseudo_right:.2f} %")
     print(markdown_table(["last student", "epochs", "test accuracy %", "right on the pool %", "train s"],
                          [[r["variant"], r["epochs"], f"{100 * r['test_accuracy']:.2f}",
                            f"{100 * r['pool_accuracy']:.2f}", f"{r['seconds']:.0f}"] for r in rows]))

@@ -250,9 +250,7 @@ class CNNStudent(Learner):
             target = onehot[proba.argmax(axis=1)] if self.targets == "hard" else proba.copy()
             target[labeled] = onehot[labels]
             weight[labeled] = 1.0
-            last = generation == int(self.generations) - 1
-            epochs = int(self.final_epochs) if last and self.final_epochs is not None else int(self.epochs)
-            arch = str(self.final_arch) if last and self.final_arch is not None else str(self.arch)
+            epochs, arch = self.generation_settings(last=generation == int(self.generations) - 1)
             self.model_ = self._train(X, target, weight, labeled, n_classes, seed + generation, device, epochs, arch)
         self.n_classes_ = n_classes
         self.n_features_ = Z.shape[1]
@@ -263,6 +261,13 @@ class CNNStudent(Learner):
         self.teacher_ = teacher
         self.pool_proba_ = teacher.distributions_
         return self
+
+    def generation_settings(self, last: bool) -> tuple[int, str]:
+        """(passes over the pool, network) of a generation's student: the last one takes ``final_epochs``
+        and ``final_arch`` where they are set."""
+        epochs = self.final_epochs if last and self.final_epochs is not None else self.epochs
+        arch = self.final_arch if last and self.final_arch is not None else self.arch
+        return int(epochs), str(arch)
 
     def _train(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch):
         import torch
