@@ -222,3 +222,26 @@ def test_read_only_images_are_accepted():
     rgb.setflags(write=False)
     out = images_nchw(np.moveaxis(rgb, -1, 1))
     assert out.flags.writeable and np.array_equal(out, np.moveaxis(rgb, -1, 1))
+
+
+def test_shifted_proba_is_the_mean_over_the_image_and_its_four_one_pixel_shifts():
+    torch = pytest.importorskip("torch")
+    from latal.learners.student import shifted_proba
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 3)).eval()
+    X = np.random.default_rng(0).random((7, 1, 6, 6)).astype(np.float32)
+
+    def proba(images):
+        with torch.no_grad():
+            return net(torch.from_numpy(np.ascontiguousarray(images))).softmax(1).numpy()
+
+    padded = np.pad(X, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    views = [X] + [padded[:, :, dy : dy + 6, dx : dx + 6] for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2))]
+    assert not np.allclose(views[1], views[2])  # each view is its own translation
+    expected = np.mean([proba(v) for v in views], axis=0)
+    got = shifted_proba(net, X, torch.device("cpu"))
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="shift"):
+        shifted_proba(net, X, torch.device("cpu"), shift=0)

@@ -99,6 +99,28 @@ def batched_proba(net, X: np.ndarray, device) -> np.ndarray:
     return batched_apply(lambda t: net(t).softmax(dim=1), X, 2048, device)[0].astype(np.float64)
 
 
+def shifted_proba(net, X: np.ndarray, device, shift: int = 1) -> np.ndarray:
+    """Test-time augmentation: the mean of a trained network's class distributions over each float image
+    (n, c, h, w) and its four translations by ``shift`` pixels (up, down, left, right; zeros enter)."""
+    import torch.nn.functional as F
+
+    from latal._torch import batched_apply
+
+    s = int(shift)
+    if s < 1:
+        raise ValueError(f"shift must be a positive number of pixels; got {shift!r}.")
+
+    def mean_proba(t):
+        h, w = t.shape[2:]
+        padded = F.pad(t, (s, s, s, s))
+        total = net(t).softmax(dim=1)
+        for dy, dx in ((0, s), (2 * s, s), (s, 0), (s, 2 * s)):
+            total = total + net(padded[:, :, dy : dy + h, dx : dx + w]).softmax(dim=1)
+        return total / 5
+
+    return batched_apply(mean_proba, X, 2048, device)[0].astype(np.float64)
+
+
 def batched_features(net, X: np.ndarray, device) -> np.ndarray:
     """The network's last hidden layer (before the classifier) for float images (n, c, h, w)."""
     from latal._torch import batched_apply
