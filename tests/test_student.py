@@ -5,7 +5,7 @@ import pytest
 
 from latal.exceptions import DataError, MissingRequirementError
 from latal.learners import LEARNERS, make_learner
-from latal.learners.student import images_nchw, random_affine
+from latal.learners.student import images_nchw, random_affine, shifted_proba
 from latal.loop import run_active_learning
 from latal.oracles import SimulatedOracle
 from latal.pool import Pool
@@ -66,6 +66,12 @@ def test_student_learns_from_images_with_a_few_labels():
     assert not deep.model_.training  # batch norm predicts with its running statistics
     again = make_learner("cnn_student", arch="conv3bn", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     assert np.array_equal(again.predict_proba(Zt, inputs=Xt), deep.predict_proba(Zt, inputs=Xt))
+    # tta=1: the same network, predicting the mean over the image and its four 1-pixel shifts
+    tta = make_learner("cnn_student", tta=1, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    shifted = shifted_proba(student.model_, images_nchw(Xt), student.device_)
+    np.testing.assert_allclose(tta.predict_proba(Zt, inputs=Xt), shifted, atol=1e-6)
+    assert not np.allclose(shifted, student.predict_proba(Zt, inputs=Xt))
+    assert float(np.mean(tta.predict(Zt, inputs=Xt) == yt)) > 0.97
     # latents only (what strategies hand): the student's pool predictions voted to the latents
     p = student.predict_proba(Zt)
     assert p.shape == (150, 3) and np.allclose(p.sum(1), 1) and (p >= 0).all()
@@ -183,6 +189,8 @@ def test_student_refuses_what_it_cannot_use():
         make_learner("cnn_student", augment="rotate", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="arch must be one of conv2, conv3bn"):
         make_learner("cnn_student", arch="resnet", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    with pytest.raises(ValueError, match="tta must be >= 0"):
+        make_learner("cnn_student", tta=-1, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="transductive_proba"):
         make_learner("cnn_student", teacher="mlp", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     fitted = student.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
@@ -226,8 +234,6 @@ def test_read_only_images_are_accepted():
 
 def test_shifted_proba_is_the_mean_over_the_image_and_its_four_one_pixel_shifts():
     torch = pytest.importorskip("torch")
-    from latal.learners.student import shifted_proba
-
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 3)).eval()
     X = np.random.default_rng(0).random((7, 1, 6, 6)).astype(np.float32)

@@ -190,6 +190,10 @@ class CNNStudent(Learner):
         +1.9 at 1,000 Fashion-MNIST labels, +0.7 at 100; BENCHMARKS.md); on a small pool whose features
         the student learned badly, the new graph can carry the labels worse than the first. Each
         generation costs one more training.
+    tta : int, default 0
+        Test-time augmentation: predict the mean of the last student's distributions over each image and
+        its four translations by ``tta`` pixels (0: the image alone). Five passes per prediction instead
+        of one, at training time too (the pool's distributions that strategies read).
     random_state : int or None
     device : str, default "auto"
     """
@@ -200,8 +204,8 @@ class CNNStudent(Learner):
     def __init__(self, teacher: str = "poisson", epochs: int = 3, batch_size: int = 128,
                  min_steps: int = 1000, labeled_per_batch: int = 8, lr: float = 1e-3, width: int = 32, dropout: float = 0.3,
                  arch: str = "conv2", shift: int = 2, augment: str = "shift", targets: str = "hard", generations: int = 1,
-                 final_epochs: int | None = None, final_arch: str | None = None, random_state: int | None = None,
-                 device: str = "auto"):
+                 final_epochs: int | None = None, final_arch: str | None = None, tta: int = 0,
+                 random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
@@ -217,6 +221,7 @@ class CNNStudent(Learner):
         self.generations = generations
         self.final_epochs = final_epochs
         self.final_arch = final_arch
+        self.tta = tta
         self.random_state = random_state
         self.device = device
 
@@ -237,8 +242,8 @@ class CNNStudent(Learner):
                 raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}.")
         if self.final_epochs is not None and int(self.final_epochs) < 1:
             raise ValueError(f"final_epochs must be a positive integer or None; got {self.final_epochs!r}.")
-        if int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError("shift and labeled_per_batch must be >= 0 and dropout in [0, 1).")
+        if int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or int(self.tta) < 0 or not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError("shift, labeled_per_batch and tta must be >= 0 and dropout in [0, 1).")
         for name in ("arch", "final_arch"):
             value = getattr(self, name)
             if value not in ARCHS and not (name == "final_arch" and value is None):
@@ -333,6 +338,8 @@ class CNNStudent(Learner):
     def _proba_images(self, X: np.ndarray) -> np.ndarray:
         if X.shape[0] == 0:
             return np.zeros((0, self.n_classes_))
+        if int(self.tta):
+            return shifted_proba(self.model_, X, self.device_, int(self.tta))
         return batched_proba(self.model_, X, self.device_)
 
     def predict_proba(self, Z, inputs=None) -> np.ndarray:
