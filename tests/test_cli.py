@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from latal.cli import main
+from latal.learners import make_learner
 
 
 def test_run_on_digits_end_to_end(tmp_path, capsys):
@@ -123,6 +124,12 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
                  "learner": "mlp"}
     assert resolve_preset(parse("--preset", "label-efficient"))["learner"] == "poisson"
     assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learner"] == "cnn_student:epochs=10"
+    large = resolve_preset(parse("--preset", "label-efficient-large", "--initial-strategy", "probcover"))
+    assert large["initial_strategy"] == "probcover" and large["strategy"] == "typiclust"
+    student = make_learner(large["learner"])  # the spec builds the student it names
+    assert (student.generations, student.arch, student.targets) == (3, "conv3bn", "soft")
+    assert student.generation_settings(last=True) == (15, "conv3bn")
+    assert student.generation_settings(last=False) == (5, "conv3bn")
     assert main(["run", "--quiet", "--preset", "label-sparse"]) == 2
     assert "unknown preset" in capsys.readouterr().err
 

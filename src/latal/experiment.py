@@ -49,6 +49,9 @@ class ExperimentConfig:
         return asdict(self)
 
 
+#: the best student measured at 3,000 MNIST labels (BENCHMARKS.md, "conv3bn in every generation")
+LARGE_BUDGET_STUDENT = "cnn_student:epochs=5,generations=3,targets=soft,final_epochs=15,arch=conv3bn"
+
 #: named bundles of settings, chosen by measurement (BENCHMARKS.md, "Label efficiency")
 PRESETS: dict[str, dict] = {
     "label-efficient": {
@@ -61,6 +64,13 @@ PRESETS: dict[str, dict] = {
     "label-efficient-cnn": {
         "encoder": "conv_vae", "refine": "umap", "initial_strategy": "probcover", "strategy": "probcover",
         "learner": "cnn_student:epochs=10",
+    },
+    # budgets in the thousands: TypiClust, then three generations of the student, each a three-block
+    # batch-norm CNN, the last trained for 15 epochs; about 30 minutes of one core per fit on 60,000
+    # images (BENCHMARKS.md, "conv3bn in every generation")
+    "label-efficient-large": {
+        "encoder": "conv_vae", "refine": "umap", "initial_strategy": "typiclust", "strategy": "typiclust",
+        "learner": LARGE_BUDGET_STUDENT,
     },
 }
 
