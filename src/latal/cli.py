@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="label-efficient: conv_vae latents refined by UMAP, ProbCover selection, Poisson learning; "
                         "label-efficient-cnn: the same with the CNN student on the images (slower, better on 28x28 "
                         "images); label-efficient-large: for budgets in the thousands, TypiClust and three "
-                        "generations of a batch-norm CNN student (about 30 minutes of one core per fit on "
+                        "generations of a batch-norm CNN student (about 25 minutes of one core per fit on "
                         "60,000 images); explicit options below override them")
     r.add_argument("--encoder", default=None, help="encoder spec, e.g. pca (default) or pca:n_components=30 (see `latal encoders`)")
     r.add_argument("--refine", default=None, help="refine the latents before the loop: umap (pip install 'latal[refine]')")

@@ -66,7 +66,7 @@ PRESETS: dict[str, dict] = {
         "learner": "cnn_student:epochs=10",
     },
     # budgets in the thousands: TypiClust, then three generations of the student, each a three-block
-    # batch-norm CNN, the last trained for 15 epochs; about 30 minutes of one core per fit on 60,000
+    # batch-norm CNN, the last trained for 15 epochs; about 25 minutes of one core per fit on 60,000
     # images (BENCHMARKS.md, "conv3bn in every generation")
     "label-efficient-large": {
         "encoder": "conv_vae", "refine": "umap", "initial_strategy": "typiclust", "strategy": "typiclust",
