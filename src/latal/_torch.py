@@ -84,6 +84,19 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
     raise ValueError(f"optimizer must be 'adam' or 'rmsprop'; got {name!r}.")
 
 
+def training_batches(order, batch_size: int) -> list:
+    """Split a shuffled index array or tensor ``order`` into training batches of ``batch_size``, folding a
+    last batch of a single item into the one before it: batch norm cannot train on one item (PyTorch
+    raises "Expected more than 1 value per channel"), and a lone item would be one whole step's gradient."""
+    bs, n = int(batch_size), len(order)
+    if bs < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size}.")
+    starts = list(range(0, n, bs))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [order[s : (starts[i + 1] if i + 1 < len(starts) else n)] for i, s in enumerate(starts)]
+
+
 def batched_apply(fn, array, batch: int, device, channels_last: bool = False) -> list:
     """Apply ``fn`` to float32 tensors of ``array`` in batches, without gradients, and gather each of its
     outputs (a tensor or a tuple of tensors) into a numpy array.

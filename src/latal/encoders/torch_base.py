@@ -84,7 +84,7 @@ class TorchEncoder(Encoder):
         import torch
         from tqdm.auto import tqdm
 
-        from latal._torch import make_optimizer, resolve_device, seeded
+        from latal._torch import make_optimizer, resolve_device, seeded, training_batches
 
         data = self._prepare(X)
         n = data.shape[0]
@@ -118,8 +118,8 @@ class TorchEncoder(Encoder):
                 model.train()
                 order = train_idx[rng.permutation(train_idx.shape[0])]
                 total, count = 0.0, 0
-                for start in range(0, order.shape[0], bs):
-                    idx = np.sort(order[start : start + bs])
+                for part in training_batches(order, bs):
+                    idx = np.sort(part)
                     x = batch_tensor(idx)
                     opt.zero_grad(set_to_none=True)
                     loss, _ = self._loss(model, x)

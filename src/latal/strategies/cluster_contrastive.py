@@ -124,7 +124,7 @@ class ClusterContrastiveModel:
         import torch
         import torch.nn.functional as F
 
-        from latal._torch import make_optimizer, resolve_device
+        from latal._torch import make_optimizer, resolve_device, training_batches
         from latal.encoders.autoencoder import conv_ae_module
 
         t0 = time.perf_counter()
@@ -141,7 +141,7 @@ class ClusterContrastiveModel:
         self.opt_ = make_optimizer("adam", self.module_.parameters(), self.lr)
         self.X_ = torch.from_numpy(X)
         for _ in range(self.pretrain_epochs):
-            for idx in torch.randperm(len(X), generator=self.gen_).split(self.batch_size):
+            for idx in training_batches(torch.randperm(len(X), generator=self.gen_), self.batch_size):
                 xb = self.X_[idx].to(self.dev_)
                 loss = F.mse_loss(self.decoder_(self.encoder_(xb)), xb)
                 self.opt_.zero_grad()
@@ -187,6 +187,8 @@ class ClusterContrastiveModel:
         import torch
         import torch.nn.functional as F
 
+        from latal._torch import training_batches
+
         t0 = time.perf_counter()
         labeled = torch.as_tensor(np.array(labeled, dtype=np.int64))
         y_all = torch.as_tensor(np.asarray(y, dtype=np.int64))
@@ -194,7 +196,7 @@ class ClusterContrastiveModel:
         step = 0
         P = None
         for _ in range(self.epochs if epochs is None else int(epochs)):
-            for idx in torch.randperm(n, generator=self.gen_).split(self.batch_size):
+            for idx in training_batches(torch.randperm(n, generator=self.gen_), self.batch_size):
                 if step % self.update_interval == 0:
                     P = torch.from_numpy(target_distribution(self.q())).to(self.dev_)
                 step += 1
