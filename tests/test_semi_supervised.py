@@ -201,6 +201,20 @@ def test_umap_refinement_leaves_torchs_thread_count_alone(monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_umap_refinement_does_not_warn_about_its_own_seeding():
+    """A seeded UMAP runs on one thread; left at its default n_jobs it told every `latal run --refine umap`
+    user so in a UserWarning they could do nothing about."""
+    pytest.importorskip("umap")
+    import warnings
+
+    from latal.encoders.refine import UMAPRefiner
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        UMAPRefiner(n_components=2).fit(np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32))
+    assert not [w for w in caught if "n_jobs" in str(w.message)]
+
+
 def test_graph_cache_tells_a_slice_from_the_whole_pool():
     """A slice of the pool's latents shares their memory; its graph must not stand in for the pool's."""
     from latal.learners.semi import LabelSpreading

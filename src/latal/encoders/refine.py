@@ -49,8 +49,9 @@ class UMAPRefiner:
             import umap
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise MissingRequirementError("the umap refinement needs umap-learn: pip install 'latal[refine]'.") from exc
+        # n_jobs=1 is what a seed makes UMAP use anyway; saying so spares the user its warning about it
         self.model_ = umap.UMAP(n_components=self.n_components, n_neighbors=self.n_neighbors,
-                                min_dist=self.min_dist, random_state=self.random_state)
+                                min_dist=self.min_dist, random_state=self.random_state, n_jobs=1)
         with threads_kept():
             self.embedding_ = self.model_.fit_transform(np.asarray(Z, dtype=np.float32)).astype(np.float32)
         return self
