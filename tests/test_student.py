@@ -5,7 +5,7 @@ import pytest
 
 from latal.exceptions import DataError, MissingRequirementError
 from latal.learners import LEARNERS, make_learner
-from latal.learners.student import images_nchw, random_affine, shifted_proba
+from latal.learners.student import cutout, images_nchw, random_affine, shifted_proba, strong_view
 from latal.loop import run_active_learning
 from latal.oracles import SimulatedOracle
 from latal.pool import Pool
@@ -174,6 +174,58 @@ def test_random_affine_moves_each_image_its_own_way_and_mirrors_only_when_asked(
     assert not right(plain).any() and 16 < int(right(mirrored).sum()) < 48  # about half, only with flip
 
 
+def test_mixup_and_the_consistency_term_train_students_of_their_own_and_repeat_with_the_seed():
+    X, Z, y = bars()
+    Xt, Zt, yt = X[450:], Z[450:], y[450:]
+    X, Z, y = X[:450], Z[:450], y[:450]
+    pool = _pool(Z, y, np.arange(6))
+    Zl, yl = pool.labeled_data()
+
+    def fit(**kw):
+        return make_learner("cnn_student", **FAST, **kw).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+
+    plain = fit().predict_proba(Zt, inputs=Xt)
+    for kw in ({"mixup": 0.75}, {"consistency": 1.0, "threshold": 0.8}, {"mixup": 0.75, "consistency": 1.0}):
+        proba = fit(**kw).predict_proba(Zt, inputs=Xt)
+        assert float(np.mean(proba.argmax(1) == yt)) > 0.95, kw  # still learns the bars
+        assert not np.allclose(proba, plain), kw  # the option changed the training
+        assert np.array_equal(fit(**kw).predict_proba(Zt, inputs=Xt), proba), kw  # the same seed, the same model
+
+
+def test_the_consistency_term_trains_on_the_students_own_confident_guesses(monkeypatch):
+    import torch
+
+    from latal.learners import student as mod
+
+    X, Z, y = bars(150)
+    pool = _pool(Z, y, np.arange(6))
+    Zl, yl = pool.labeled_data()
+    seen, real = [], mod.strong_view
+    monkeypatch.setattr(mod, "strong_view", lambda xb, *a, **k: seen.append(xb.shape) or real(xb, *a, **k))
+    calls = []
+    real_ce = torch.nn.functional.cross_entropy
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy",
+                        lambda out, cls, **k: calls.append((out.shape, cls.dtype)) or real_ce(out, cls, **k))
+    make_learner("cnn_student", consistency=1.0, **{**FAST, "min_steps": 20}).fit(
+        Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    # every step: a strong view of the batch (its pool items and labeled draws), a class target for each
+    assert len(seen) == len(calls) >= 20 and all(s[1:] == (1, 12, 12) for s in seen)
+    assert all(shape[0] == s[0] and dtype == torch.int64 for (shape, dtype), s in zip(calls, seen))
+
+
+def test_cutout_and_the_strong_view():
+    import torch
+
+    x = torch.ones(32, 1, 28, 28)
+    cut = cutout(x, 10, torch.Generator().manual_seed(0))
+    zeros = (cut == 0).sum(dim=(1, 2, 3))
+    assert (zeros <= 81).all() and (zeros >= 25).all()  # a 9x9 square, cut at the border
+    assert len({tuple(torch.nonzero(c[0] == 0)[0].tolist()) for c in cut}) > 16  # each image its own square
+    assert torch.equal(cut, cutout(x, 10, torch.Generator().manual_seed(0)))
+    strong = strong_view(x, 2, torch.Generator().manual_seed(0))
+    assert strong.shape == x.shape and (strong < 1).any(dim=(1, 2, 3)).all()
+
+
 def test_student_refuses_what_it_cannot_use():
     X, Z, y = bars(120)
     pool = _pool(Z, y, np.arange(6))
@@ -189,6 +241,9 @@ def test_student_refuses_what_it_cannot_use():
         make_learner("cnn_student", augment="rotate", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="arch must be one of conv2, conv3bn"):
         make_learner("cnn_student", arch="resnet", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    for bad in ({"mixup": -1.0}, {"consistency": -0.5}, {"threshold": 1.0}):
+        with pytest.raises(ValueError, match="mixup and consistency must be >= 0"):
+            make_learner("cnn_student", **bad, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="tta must be >= 0"):
         make_learner("cnn_student", tta=-1, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="transductive_proba"):

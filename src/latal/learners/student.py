@@ -92,6 +92,28 @@ def random_affine(xb, shift: int, gen, *, flip: bool = False, degrees: float = 1
     return F.grid_sample(xb, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def cutout(xb, size: int, gen):
+    """Each image of the batch (n, c, h, w) with its own ``size`` x ``size`` square set to zero, centred on a
+    random pixel (cut at the border), as in Cutout (DeVries and Taylor, 2017)."""
+    import torch
+
+    n, _, h, w = xb.shape
+    cy = torch.randint(0, h, (n, 1, 1), generator=gen)
+    cx = torch.randint(0, w, (n, 1, 1), generator=gen)
+    rows = (torch.arange(h)[None, :, None] - cy).abs() <= (size - 1) // 2
+    cols = (torch.arange(w)[None, None, :] - cx).abs() <= (size - 1) // 2
+    return xb * (~(rows & cols))[:, None].to(xb.dtype)
+
+
+def strong_view(xb, shift: int, gen, *, flip: bool = False):
+    """FixMatch's strongly augmented view: a random rotation (up to 30 degrees), scale (up to 20 %) and
+    translation (up to twice ``shift`` pixels, at least 2) per image, then a Cutout square of about a third of
+    the image's side."""
+    h = xb.shape[2]
+    moved = random_affine(xb, max(2 * int(shift), 2), gen, flip=flip, degrees=30.0, scale=0.2)
+    return cutout(moved, max(1, round(0.35 * h)), gen)
+
+
 def batched_proba(net, X: np.ndarray, device) -> np.ndarray:
     """Class distributions of a trained network for float images (n, c, h, w), in batches."""
     from latal._torch import batched_apply
@@ -169,6 +191,20 @@ class CNNStudent(Learner):
         half the images mirrored left to right, for classes that a mirror does not change (clothing; not
         digits or letters). Measured, it does not pay for a 5-epoch student: at 1,000 Fashion-MNIST labels
         "affine_flip" gave 82.52 % after two generations against 83.79 % with "shift" (BENCHMARKS.md).
+    mixup : float, default 0.0
+        Mixup (Zhang et al., ICLR 2018) with this Beta(a, a) parameter: every batch is blended with a
+        shuffled copy of itself, images, targets and weights alike, with one weight ``lam >= 0.5`` drawn per
+        batch (as in MixMatch); a regulariser known to resist noisy labels, which pseudo-labels are.
+        0 turns it off. No extra cost per step.
+    consistency : float, default 0.0
+        Weight of a FixMatch term (Sohn et al., NeurIPS 2020): where the student's own prediction on the
+        (weakly) augmented image is at least ``threshold`` sure, that class is the target of a strongly
+        augmented view of the same image (rotation up to 30 degrees, scale up to 20 %, a larger shift and
+        a Cutout square; mirrored too with ``augment="affine_flip"``). It lets the student overrule a
+        pseudo-label where its own confident view disagrees. 0 turns it off; on, each step is about twice
+        as long (both views go through the network).
+    threshold : float, default 0.95
+        The confidence the consistency term asks of the weak view (FixMatch's default).
     targets : {"hard", "soft"}, default "hard"
         Train on the teacher's most likely class ("hard") or on its whole distribution ("soft"); either
         way each pool item is weighted by the teacher's confidence. Soft targets gain 0.1 to 0.2 points
@@ -209,6 +245,7 @@ class CNNStudent(Learner):
                  min_steps: int = 1000, labeled_per_batch: int = 8, lr: float = 1e-3, width: int = 32, dropout: float = 0.3,
                  arch: str = "conv2", shift: int = 2, augment: str = "shift", targets: str = "hard", generations: int = 1,
                  final_epochs: int | None = None, final_arch: str | None = None, tta: int = 0,
+                 mixup: float = 0.0, consistency: float = 0.0, threshold: float = 0.95,
                  random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
@@ -226,6 +263,9 @@ class CNNStudent(Learner):
         self.final_epochs = final_epochs
         self.final_arch = final_arch
         self.tta = tta
+        self.mixup = mixup
+        self.consistency = consistency
+        self.threshold = threshold
         self.random_state = random_state
         self.device = device
 
@@ -256,6 +296,9 @@ class CNNStudent(Learner):
             raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}; got {self.augment!r}.")
         if self.targets not in ("hard", "soft"):
             raise ValueError(f"targets must be 'hard' or 'soft'; got {self.targets!r}.")
+        if not (float(self.mixup) >= 0 and float(self.consistency) >= 0 and 0.0 < float(self.threshold) < 1.0):
+            raise ValueError(f"mixup and consistency must be >= 0 (0: off) and threshold in (0, 1); got mixup="
+                             f"{self.mixup!r}, consistency={self.consistency!r}, threshold={self.threshold!r}.")
         teacher = make_learner(self.teacher)
         if not getattr(teacher, "uses_pool", False) or not hasattr(teacher, "transductive_proba"):
             raise ValueError(f"the teacher {self.teacher!r} must be a pool-aware learner with transductive_proba "
@@ -310,6 +353,7 @@ class CNNStudent(Learner):
         T, W = torch.from_numpy(target), torch.from_numpy(weight)
         lab = torch.from_numpy(labeled.copy())
         k_lab = int(self.labeled_per_batch) if labeled.size else 0
+        mix, cons, tau = float(self.mixup), float(self.consistency), float(self.threshold)
         per_epoch = -(-n // bs)
         epochs = max(int(epochs), -(-max(int(self.min_steps), 0) // per_epoch))
         with seeded(seed, device):
@@ -324,20 +368,45 @@ class CNNStudent(Learner):
                     idx = order[start : start + bs]
                     if k_lab:
                         idx = torch.cat([idx, lab[torch.randint(lab.numel(), (k_lab,), generator=gen)]])
-                    xb = X[idx]
-                    if self.augment != "shift":
-                        xb = random_affine(xb, s, gen, flip=self.augment == "affine_flip")
-                    elif s:  # one random translation per batch: pad, then crop
-                        dx, dy = torch.randint(0, 2 * s + 1, (2,), generator=gen).tolist()
-                        xb = F.pad(xb, (s, s, s, s))[:, :, dy : dy + X.shape[2], dx : dx + X.shape[3]]
-                    out = net(xb.to(device))
-                    loss = (-(T[idx].to(device) * F.log_softmax(out, dim=1)).sum(dim=1) * W[idx].to(device)).mean()
+                    raw = X[idx]
+                    xb, tb, wb = self._weak_view(raw, s, gen), T[idx], W[idx]
+                    if mix:  # one blend per batch, the original images weighing at least half
+                        lam = float(torch.distributions.Beta(mix, mix).sample())
+                        lam = max(lam, 1.0 - lam)
+                        perm = torch.randperm(len(idx), generator=gen)
+                        xb = lam * xb + (1 - lam) * xb[perm]
+                        tb, wb = lam * tb + (1 - lam) * tb[perm], lam * wb + (1 - lam) * wb[perm]
+                    if cons:  # both views in one pass, so batch norm sees them together
+                        strong = strong_view(raw, s, gen, flip=self.augment == "affine_flip")
+                        both = net(torch.cat([xb, strong]).to(device))
+                        out, out_strong = both[: len(idx)], both[len(idx) :]
+                    else:
+                        out = net(xb.to(device))
+                    loss = (-(tb.to(device) * F.log_softmax(out, dim=1)).sum(dim=1) * wb.to(device)).mean()
+                    if cons:
+                        with torch.no_grad():  # the student's own guess on the weak (unblended) view
+                            guess = (net(self._weak_view(raw, s, gen).to(device)) if mix else out).softmax(dim=1)
+                            sure, cls = guess.max(dim=1)
+                            mask = (sure >= tau).to(out.dtype)
+                        loss = loss + cons * (F.cross_entropy(out_strong, cls, reduction="none") * mask).mean()
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                     sched.step()
         net.eval()
         return net
+
+    def _weak_view(self, xb, s: int, gen):
+        """The batch as every step trains on it: ``augment``'s transform, or one random shift per batch."""
+        import torch
+        import torch.nn.functional as F
+
+        if self.augment != "shift":
+            return random_affine(xb, s, gen, flip=self.augment == "affine_flip")
+        if not s:
+            return xb
+        dx, dy = torch.randint(0, 2 * s + 1, (2,), generator=gen).tolist()  # pad, then crop
+        return F.pad(xb, (s, s, s, s))[:, :, dy : dy + xb.shape[2], dx : dx + xb.shape[3]]
 
     def _proba_images(self, X: np.ndarray) -> np.ndarray:
         if X.shape[0] == 0:
