@@ -195,14 +195,16 @@ class CNNStudent(Learner):
         Mixup (Zhang et al., ICLR 2018) with this Beta(a, a) parameter: every batch is blended with a
         shuffled copy of itself, images, targets and weights alike, with one weight ``lam >= 0.5`` drawn per
         batch (as in MixMatch); a regulariser known to resist noisy labels, which pseudo-labels are.
-        0 turns it off. No extra cost per step.
+        0 turns it off. No extra cost per step. Measured for a ``conv3bn`` last student at 1,000
+        Fashion-MNIST labels, ``mixup=0.75`` gained 0.42 to 0.82 points on 3 seeds (BENCHMARKS.md).
     consistency : float, default 0.0
         Weight of a FixMatch term (Sohn et al., NeurIPS 2020): where the student's own prediction on the
         (weakly) augmented image is at least ``threshold`` sure, that class is the target of a strongly
         augmented view of the same image (rotation up to 30 degrees, scale up to 20 %, a larger shift and
         a Cutout square; mirrored too with ``augment="affine_flip"``). It lets the student overrule a
         pseudo-label where its own confident view disagrees. 0 turns it off; on, each step is about twice
-        as long (both views go through the network).
+        as long (both views go through the network). Measured there on one seed: +0.40 points for
+        ``consistency=1.0``, less than mixup for twice the time.
     threshold : float, default 0.95
         The confidence the consistency term asks of the weak view (FixMatch's default).
     targets : {"hard", "soft"}, default "hard"
