@@ -196,7 +196,7 @@ class CNNStudent(Learner):
         shuffled copy of itself, images, targets and weights alike, with one weight ``lam >= 0.5`` drawn per
         batch (as in MixMatch); a regulariser known to resist noisy labels, which pseudo-labels are.
         0 turns it off. No extra cost per step. Measured for a ``conv3bn`` last student at 1,000
-        Fashion-MNIST labels, ``mixup=0.75`` gained 0.42 to 0.82 points on 3 seeds (BENCHMARKS.md).
+        Fashion-MNIST labels, ``mixup=0.75`` gained 0.42 to 0.82 points on 5 seeds (BENCHMARKS.md).
     consistency : float, default 0.0
         Weight of a FixMatch term (Sohn et al., NeurIPS 2020): where the student's own prediction on the
         (weakly) augmented image is at least ``threshold`` sure, that class is the target of a strongly
