@@ -4,7 +4,8 @@ learner's generations up to the last one once (``--learner``, its training obser
 the last generation's targets, weights and labeled items in ``--targets`` (an ``.npz``; reused when it is
 there), and then trains one last student per ``--variant`` on exactly those targets with the same seed:
 a variant is a list of CNN student parameters (``final_arch=conv3bn,final_epochs=15``) laid over the
-learner's; the last student takes its ``final_epochs`` and ``final_arch`` (else ``epochs`` and ``arch``).
+learner's; the last student takes its ``final_epochs``, ``final_arch`` and ``final_mixup`` (else
+``epochs``, ``arch`` and ``mixup``).
 Every variant sees the same pseudo-labels, so the differences are the students'. Run the variants of one
 targets file in two processes (``--variant`` twice each) to use both cores.
 
@@ -36,12 +37,12 @@ class _Captured(Exception):
 def capture_targets(args, prep, path: Path) -> None:
     train, calls = student_module.CNNStudent._train, []
 
-    def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch):
+    def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup):
         calls.append(None)
         if len(calls) == int(self.generations):
             np.savez(path, target=target, weight=weight, labeled=labeled, n_classes=n_classes, seed=seed)
             raise _Captured
-        return train(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch)
+        return train(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup)
 
     student_module.CNNStudent._train = observed
     try:
@@ -84,13 +85,13 @@ def main(argv=None) -> int:
     rows = []
     for variant in args.variant:
         student = make_learner(f"{args.learner},{variant}")
-        epochs, arch = student.generation_settings(last=True)
+        epochs, arch, mixup = student.generation_settings(last=True)
         t0 = time.perf_counter()
-        net = student._train(X, target, weight, labeled, n_classes, seed, device, epochs, arch)
+        net = student._train(X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup)
         seconds = time.perf_counter() - t0
         proba = student_module.batched_proba(net, x_test, device)
         pool_proba = student_module.batched_proba(net, images, device)
-        rows.append({"variant": variant, "epochs": epochs, "arch": arch, "seconds": seconds,
+        rows.append({"variant": variant, "epochs": epochs, "arch": arch, "mixup": mixup, "seconds": seconds,
                      "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
                      "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool))})
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)

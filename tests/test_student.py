@@ -95,9 +95,9 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     Zl, yl = pool.labeled_data()
     seen, train = [], mod.CNNStudent._train
 
-    def recording(self, X_, target, weight, labeled_, n_classes, seed, device, epochs, arch):
-        net = train(self, X_, target, weight, labeled_, n_classes, seed, device, epochs, arch)
-        seen.append((target.copy(), weight.copy(), seed, net, epochs, arch))
+    def recording(self, X_, target, weight, labeled_, n_classes, seed, device, epochs, arch, mixup):
+        net = train(self, X_, target, weight, labeled_, n_classes, seed, device, epochs, arch, mixup)
+        seen.append((target.copy(), weight.copy(), seed, net, epochs, arch, mixup))
         return net
 
     monkeypatch.setattr(mod.CNNStudent, "_train", recording)
@@ -106,7 +106,8 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     unlabeled = np.setdiff1d(np.arange(300), labeled)
     images = images_nchw(X)
     assert [s[4] for s in seen] == [1, 1, 1]  # final_epochs unset: every student trains for ``epochs``
-    for (_, _, _, before, _, _), (target, weight, _, _, _, _) in zip(seen, seen[1:]):
+    assert [s[6] for s in seen] == [0.0, 0.0, 0.0]  # mixup off unless asked
+    for (_, _, _, before, _, _, _), (target, weight, _, _, _, _, _) in zip(seen, seen[1:]):
         # each generation's targets: the teacher re-fitted with the same labels on the previous network's
         # normalised features, never that network's own guesses; the labels stay clamped with weight 1
         feats = mod.batched_features(before, images, student.device_)
@@ -131,6 +132,12 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
                                                                                 pool=pool.view(), inputs=X)
     assert [s[5] for s in seen] == ["conv2", "conv3bn"]
     assert [sum(type(m).__name__ == "BatchNorm2d" for m in s[3].modules()) for s in seen] == [0, 3]
+    # mixup trains every generation's student, final_mixup the last one's alone (and overrides mixup there)
+    for kw, expected in (({"mixup": 0.5}, [0.5, 0.5]), ({"final_mixup": 0.75}, [0.0, 0.75]),
+                         ({"mixup": 0.5, "final_mixup": 0.0}, [0.5, 0.0])):
+        seen.clear()
+        make_learner("cnn_student", generations=2, **kw, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+        assert [s[6] for s in seen] == expected, kw
     with pytest.raises(ValueError, match="final_arch must be one of conv2, conv3bn"):
         make_learner("cnn_student", final_arch="big", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     # and it really trains longer: 3 batches (one pass) learn nothing, 100 passes learn the bars
@@ -185,11 +192,14 @@ def test_mixup_and_the_consistency_term_train_students_of_their_own_and_repeat_w
         return make_learner("cnn_student", **FAST, **kw).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
 
     plain = fit().predict_proba(Zt, inputs=Xt)
-    for kw in ({"mixup": 0.75}, {"consistency": 1.0, "threshold": 0.8}, {"mixup": 0.75, "consistency": 1.0}):
+    for kw in ({"mixup": 0.75}, {"consistency": 1.0, "threshold": 0.8}, {"mixup": 0.75, "consistency": 1.0},
+               {"final_mixup": 0.75}):
         proba = fit(**kw).predict_proba(Zt, inputs=Xt)
         assert float(np.mean(proba.argmax(1) == yt)) > 0.95, kw  # still learns the bars
         assert not np.allclose(proba, plain), kw  # the option changed the training
         assert np.array_equal(fit(**kw).predict_proba(Zt, inputs=Xt), proba), kw  # the same seed, the same model
+    # with one generation the last student is the only one: final_mixup trains exactly what mixup trains
+    assert np.array_equal(fit(final_mixup=0.75).predict_proba(Zt, inputs=Xt), fit(mixup=0.75).predict_proba(Zt, inputs=Xt))
 
 
 def test_the_consistency_term_trains_on_the_students_own_confident_guesses(monkeypatch):
@@ -241,8 +251,8 @@ def test_student_refuses_what_it_cannot_use():
         make_learner("cnn_student", augment="rotate", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="arch must be one of conv2, conv3bn"):
         make_learner("cnn_student", arch="resnet", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
-    for bad in ({"mixup": -1.0}, {"consistency": -0.5}, {"threshold": 1.0}):
-        with pytest.raises(ValueError, match="mixup and consistency must be >= 0"):
+    for bad in ({"mixup": -1.0}, {"final_mixup": -0.5}, {"consistency": -0.5}, {"threshold": 1.0}):
+        with pytest.raises(ValueError, match="mixup, final_mixup and consistency must be >= 0"):
             make_learner("cnn_student", **bad, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="tta must be >= 0"):
         make_learner("cnn_student", tta=-1, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
