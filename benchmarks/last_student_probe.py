@@ -55,14 +55,30 @@ def capture_targets(args, prep, path: Path) -> None:
     raise RuntimeError("the learner finished without reaching its last generation's training")
 
 
+def teacher_targets(pool_proba: np.ndarray, labeled: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Soft targets and weights from a student's pool distributions, as the learner builds them from a
+    teacher's: each item weighted by its largest probability, the labeled items clamped to their labels
+    with weight 1."""
+    target = np.asarray(pool_proba, dtype=np.float32).copy()
+    weight = target.max(axis=1)
+    target[labeled] = np.eye(target.shape[1], dtype=np.float32)[labels]
+    weight[labeled] = 1.0
+    return target, weight
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_student_run_args(ap, "cnn_student:epochs=5,generations=3,targets=soft")
     ap.add_argument("--variant", action="append", required=True,
                     help="CNN student parameters for the last student, laid over the learner's (repeatable)")
     ap.add_argument("--targets", default=None, help=".npz of the last generation's targets (made when missing)")
+    ap.add_argument("--self-distill", type=int, default=0, metavar="N",
+                    help="after each variant's student, N more, each taught by the one before: its pool "
+                         "distributions as soft targets weighted by their confidence, the labels clamped")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    if args.self_distill < 0:
+        ap.error(f"--self-distill must be >= 0; got {args.self_distill}")
     stem = f"{args.dataset}_{args.budget}_seed{args.seed}"
     targets = Path(args.targets or f"benchmarks/results/last_student_targets_{stem}.npz")
     out = args.out or f"benchmarks/results/last_student_probe_{stem}.json"
@@ -95,6 +111,18 @@ def main(argv=None) -> int:
                      "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
                      "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool))})
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+        for step in range(1, args.self_distill + 1):  # the student's own distributions teach the next one
+            taught, taught_weight = teacher_targets(pool_proba, labeled, target[labeled].argmax(1))
+            t0 = time.perf_counter()
+            net = student._train(X, taught, taught_weight, labeled, n_classes, seed + step, device, epochs, arch, mixup)
+            seconds = time.perf_counter() - t0
+            proba = student_module.batched_proba(net, x_test, device)
+            pool_proba = student_module.batched_proba(net, images, device)
+            rows.append({"variant": f"{variant}, self-distilled x{step}", "epochs": epochs, "arch": arch,
+                         "mixup": mixup, "seconds": seconds, "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
+                         "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool)),
+                         "target_accuracy": float(np.mean(taught.argmax(1) == y_pool))})
+            print(f"  {rows[-1]}", file=sys.stderr, flush=True)
     pseudo_right = float(np.mean(target.argmax(1) == y_pool))
     write_json(out, "last_student_probe", args, pseudo_label_accuracy=pseudo_right, variants=rows)
     print(f"pseudo-labels right on the pool: {100 * pseudo_right:.2f} %")
