@@ -138,6 +138,18 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
         seen.clear()
         make_learner("cnn_student", generations=2, **kw, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
         assert [s[6] for s in seen] == expected, kw
+    # self_distill: one more student with the last generation's settings, taught by that student's own pool
+    # distributions (confidence-weighted, the labels clamped), not by a graph
+    seen.clear()
+    distilled = make_learner("cnn_student", generations=2, final_epochs=2, final_mixup=0.5, self_distill=1, **FAST)
+    distilled.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    assert len(seen) == 3 and [(s[4], s[6]) for s in seen] == [(1, 0.0), (2, 0.5), (2, 0.5)]
+    assert [s[2] for s in seen] == [seen[0][2], seen[0][2] + 1, seen[0][2] + 2]
+    taught = mod.batched_proba(seen[1][3], images, distilled.device_).astype(np.float32)
+    target, weight = seen[2][0], seen[2][1]
+    assert np.allclose(target[unlabeled], taught[unlabeled]) and np.allclose(weight[unlabeled], taught[unlabeled].max(1))
+    assert np.array_equal(target[labeled].argmax(1), y[labeled]) and np.all(weight[labeled] == 1)
+    assert distilled.model_ is seen[2][3]  # the distilled student is the model
     with pytest.raises(ValueError, match="final_arch must be one of conv2, conv3bn"):
         make_learner("cnn_student", final_arch="big", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     # and it really trains longer: 3 batches (one pass) learn nothing, 100 passes learn the bars
@@ -254,8 +266,10 @@ def test_student_refuses_what_it_cannot_use():
     for bad in ({"mixup": -1.0}, {"final_mixup": -0.5}, {"consistency": -0.5}, {"threshold": 1.0}):
         with pytest.raises(ValueError, match="mixup, final_mixup and consistency must be >= 0"):
             make_learner("cnn_student", **bad, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
-    with pytest.raises(ValueError, match="tta must be >= 0"):
+    with pytest.raises(ValueError, match="tta and self_distill must be >= 0"):
         make_learner("cnn_student", tta=-1, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    with pytest.raises(ValueError, match="tta and self_distill must be >= 0"):
+        make_learner("cnn_student", self_distill=-1, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="transductive_proba"):
         make_learner("cnn_student", teacher="mlp", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     fitted = student.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)

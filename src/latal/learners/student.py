@@ -236,6 +236,13 @@ class CNNStudent(Learner):
         +1.9 at 1,000 Fashion-MNIST labels, +0.7 at 100; BENCHMARKS.md); on a small pool whose features
         the student learned badly, the new graph can carry the labels worse than the first. Each
         generation costs one more training.
+    self_distill : int, default 0
+        After the last generation, this many more students with its settings, each trained on the one
+        before's own pool distributions (soft, each item weighted by its largest probability, the labels
+        clamped) instead of a graph's: the last student is right on more of the pool than the pseudo-labels
+        it learned from, so it is the better teacher. Measured with ``final_mixup=0.75`` at 1,000
+        Fashion-MNIST labels: one more student gained 0.44 and 0.60 points on 2 seeds (BENCHMARKS.md,
+        "Self-distillation"), for one more last student's time.
     tta : int, default 0
         Test-time augmentation: predict the mean of the last student's distributions over each image and
         its four translations by ``tta`` pixels (0: the image alone). Five passes per prediction instead
@@ -254,7 +261,7 @@ class CNNStudent(Learner):
                  arch: str = "conv2", shift: int = 2, augment: str = "shift", targets: str = "hard", generations: int = 1,
                  final_epochs: int | None = None, final_arch: str | None = None, tta: int = 0,
                  mixup: float = 0.0, final_mixup: float | None = None, consistency: float = 0.0,
-                 threshold: float = 0.95, random_state: int | None = None, device: str = "auto"):
+                 threshold: float = 0.95, self_distill: int = 0, random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
@@ -275,6 +282,7 @@ class CNNStudent(Learner):
         self.final_mixup = final_mixup
         self.consistency = consistency
         self.threshold = threshold
+        self.self_distill = self_distill
         self.random_state = random_state
         self.device = device
 
@@ -295,8 +303,9 @@ class CNNStudent(Learner):
                 raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}.")
         if self.final_epochs is not None and int(self.final_epochs) < 1:
             raise ValueError(f"final_epochs must be a positive integer or None; got {self.final_epochs!r}.")
-        if int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or int(self.tta) < 0 or not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError("shift, labeled_per_batch and tta must be >= 0 and dropout in [0, 1).")
+        if (int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or int(self.tta) < 0 or int(self.self_distill) < 0
+                or not 0.0 <= float(self.dropout) < 1.0):
+            raise ValueError("shift, labeled_per_batch, tta and self_distill must be >= 0 and dropout in [0, 1).")
         for name in ("arch", "final_arch"):
             value = getattr(self, name)
             if value not in ARCHS and not (name == "final_arch" and value is None):
@@ -339,6 +348,13 @@ class CNNStudent(Learner):
             epochs, arch, mix = self.generation_settings(last=generation == int(self.generations) - 1)
             self.model_ = self._train(X, target, weight, labeled, n_classes, seed + generation, device, epochs, arch,
                                       mix)
+        for step in range(int(self.self_distill)):  # the last student's own distributions teach the next one
+            proba = np.asarray(self._proba_images(images), dtype=np.float32)
+            weight = proba.max(axis=1)
+            proba[labeled] = onehot[labels]
+            weight[labeled] = 1.0
+            self.model_ = self._train(X, proba, weight, labeled, n_classes, seed + int(self.generations) + step,
+                                      device, epochs, arch, mix)
         self.n_classes_ = n_classes
         self.n_features_ = Z.shape[1]
         self.classes_ = np.arange(n_classes)
