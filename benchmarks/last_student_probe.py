@@ -55,17 +55,6 @@ def capture_targets(args, prep, path: Path) -> None:
     raise RuntimeError("the learner finished without reaching its last generation's training")
 
 
-def teacher_targets(pool_proba: np.ndarray, labeled: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Soft targets and weights from a student's pool distributions, as the learner builds them from a
-    teacher's: each item weighted by its largest probability, the labeled items clamped to their labels
-    with weight 1."""
-    target = np.asarray(pool_proba, dtype=np.float32).copy()
-    weight = target.max(axis=1)
-    target[labeled] = np.eye(target.shape[1], dtype=np.float32)[labels]
-    weight[labeled] = 1.0
-    return target, weight
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_student_run_args(ap, "cnn_student:epochs=5,generations=3,targets=soft")
@@ -99,30 +88,27 @@ def main(argv=None) -> int:
 
     X, device = torch.from_numpy(images), resolve_device("auto")
     rows = []
-    for variant in args.variant:
-        student = make_learner(f"{args.learner},{variant}")
+
+    def train_and_score(student, name, target, weight, seed, **extra):
         epochs, arch, mixup = student.generation_settings(last=True)
         t0 = time.perf_counter()
         net = student._train(X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup)
         seconds = time.perf_counter() - t0
         proba = student_module.batched_proba(net, x_test, device)
         pool_proba = student_module.batched_proba(net, images, device)
-        rows.append({"variant": variant, "epochs": epochs, "arch": arch, "mixup": mixup, "seconds": seconds,
+        rows.append({"variant": name, "epochs": epochs, "arch": arch, "mixup": mixup, "seconds": seconds,
                      "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
-                     "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool))})
+                     "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool)), **extra})
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+        return pool_proba
+
+    for variant in args.variant:
+        student = make_learner(f"{args.learner},{variant}")
+        pool_proba = train_and_score(student, variant, target, weight, seed)
         for step in range(1, args.self_distill + 1):  # the student's own distributions teach the next one
-            taught, taught_weight = teacher_targets(pool_proba, labeled, target[labeled].argmax(1))
-            t0 = time.perf_counter()
-            net = student._train(X, taught, taught_weight, labeled, n_classes, seed + step, device, epochs, arch, mixup)
-            seconds = time.perf_counter() - t0
-            proba = student_module.batched_proba(net, x_test, device)
-            pool_proba = student_module.batched_proba(net, images, device)
-            rows.append({"variant": f"{variant}, self-distilled x{step}", "epochs": epochs, "arch": arch,
-                         "mixup": mixup, "seconds": seconds, "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
-                         "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool)),
-                         "target_accuracy": float(np.mean(taught.argmax(1) == y_pool))})
-            print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+            taught, taught_weight = student_module.clamped_targets(pool_proba, labeled, target[labeled].argmax(1))
+            pool_proba = train_and_score(student, f"{variant}, self-distilled x{step}", taught, taught_weight,
+                                         seed + step, target_accuracy=float(np.mean(taught.argmax(1) == y_pool)))
     pseudo_right = float(np.mean(target.argmax(1) == y_pool))
     write_json(out, "last_student_probe", args, pseudo_label_accuracy=pseudo_right, variants=rows)
     print(f"pseudo-labels right on the pool: {100 * pseudo_right:.2f} %")
