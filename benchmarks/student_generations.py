@@ -41,9 +41,9 @@ def main(argv=None) -> int:
     x_test, y_test, y_pool = student_module.images_nchw(prep.dataset.x_test), prep.dataset.y_test, prep.dataset.y
     rows, train, start, summed = [], student_module.CNNStudent._train, time.perf_counter(), 0.0
 
-    def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch):
+    def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup):
         nonlocal summed
-        net = train(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch)
+        net = train(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup)
         proba = student_module.batched_proba(net, x_test, device)
         summed = summed + proba
         rows.append({"generation": len(rows) + 1,
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
         if args.baseline_final_epochs and len(rows) == int(self.generations):  # the same targets and seed, other epochs
             other_arch = args.baseline_final_arch or arch
             other = train(self, X, target, weight, labeled, n_classes, seed, device, args.baseline_final_epochs,
-                          other_arch)
+                          other_arch, mixup)
             rows[-1]["baseline_final_epochs"] = args.baseline_final_epochs
             rows[-1]["baseline_final_arch"] = other_arch
             other_proba = student_module.batched_proba(other, x_test, device)
