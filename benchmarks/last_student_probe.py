@@ -28,6 +28,7 @@ from _common import add_student_run_args, markdown_table, student_run_base, writ
 from latal.experiment import ExperimentConfig, prepare, run_experiment  # noqa: E402
 from latal.learners import make_learner  # noqa: E402
 from latal.learners import student as student_module  # noqa: E402
+from latal.pool import Pool  # noqa: E402
 
 
 class _Captured(Exception):
@@ -64,10 +65,17 @@ def main(argv=None) -> int:
     ap.add_argument("--self-distill", type=int, default=0, metavar="N",
                     help="after each variant's student, N more, each taught by the one before: its pool "
                          "distributions as soft targets weighted by their confidence, the labels clamped")
+    ap.add_argument("--more-generations", type=int, default=0, metavar="N",
+                    help="after each variant's student, N more with its settings, each on the labels propagated "
+                         "by the learner's teacher over the one before's features (the learner's "
+                         "final_generations=N+1 with N more generations)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    if args.self_distill < 0:
-        ap.error(f"--self-distill must be >= 0; got {args.self_distill}")
+    if args.self_distill < 0 or args.more_generations < 0:
+        ap.error(f"--self-distill and --more-generations must be >= 0; got {args.self_distill}, "
+                 f"{args.more_generations}")
+    if args.self_distill and args.more_generations:
+        ap.error("--self-distill and --more-generations are separate probes; give one of them")
     stem = f"{args.dataset}_{args.budget}_seed{args.seed}"
     targets = Path(args.targets or f"benchmarks/results/last_student_targets_{stem}.npz")
     out = args.out or f"benchmarks/results/last_student_probe_{stem}.json"
@@ -89,11 +97,17 @@ def main(argv=None) -> int:
     X, device = torch.from_numpy(images), resolve_device("auto")
     rows = []
 
+    labels = target[labeled].argmax(1)
+    view = Pool(np.zeros((len(images), 1), dtype=np.float32), [str(c) for c in range(n_classes)])
+    view.add_labels(labeled, labels)
+    view = view.view()
+
     def train_and_score(student, name, target, weight, seed, **extra):
         epochs, arch, mixup = student.generation_settings(last=True)
         t0 = time.perf_counter()
         net = student._train(X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup)
         seconds = time.perf_counter() - t0
+        nets.append(net)
         proba = student_module.batched_proba(net, x_test, device)
         pool_proba = student_module.batched_proba(net, images, device)
         rows.append({"variant": name, "epochs": epochs, "arch": arch, "mixup": mixup, "seconds": seconds,
@@ -102,13 +116,23 @@ def main(argv=None) -> int:
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)
         return pool_proba
 
+    nets = []
     for variant in args.variant:
         student = make_learner(f"{args.learner},{variant}")
         pool_proba = train_and_score(student, variant, target, weight, seed)
         for step in range(1, args.self_distill + 1):  # the student's own distributions teach the next one
-            taught, taught_weight = student_module.clamped_targets(pool_proba, labeled, target[labeled].argmax(1))
+            taught, taught_weight = student_module.clamped_targets(pool_proba, labeled, labels)
             pool_proba = train_and_score(student, f"{variant}, self-distilled x{step}", taught, taught_weight,
                                          seed + step, target_accuracy=float(np.mean(taught.argmax(1) == y_pool)))
+        for step in range(1, args.more_generations + 1):  # the labels propagated over the student's features
+            t0 = time.perf_counter()
+            proba = student_module.propagate_over_features(student.teacher, nets[-1], images, view, labels,
+                                                           n_classes, device)
+            taught, taught_weight = student_module.clamped_targets(proba, labeled, labels,
+                                                                   hard=student.targets == "hard")
+            train_and_score(student, f"{variant}, generation +{step}", taught, taught_weight, seed + step,
+                            target_accuracy=float(np.mean(taught.argmax(1) == y_pool)),
+                            propagate_seconds=time.perf_counter() - t0)
     pseudo_right = float(np.mean(target.argmax(1) == y_pool))
     write_json(out, "last_student_probe", args, pseudo_label_accuracy=pseudo_right, variants=rows)
     print(f"pseudo-labels right on the pool: {100 * pseudo_right:.2f} %")

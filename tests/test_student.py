@@ -150,6 +150,21 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     assert np.allclose(target[unlabeled], taught[unlabeled]) and np.allclose(weight[unlabeled], taught[unlabeled].max(1))
     assert np.array_equal(target[labeled].argmax(1), y[labeled]) and np.all(weight[labeled] == 1)
     assert distilled.model_ is seen[2][3]  # the distilled student is the model
+    # final_generations: the last N generations take the final settings, each on the labels propagated
+    # over the one before's features (a strong student makes the next one's graph), not on its guesses
+    seen.clear()
+    chained = make_learner("cnn_student", generations=3, final_generations=2, targets="soft", final_epochs=2,
+                           final_arch="conv3bn", final_mixup=0.5, **FAST)
+    chained.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    assert [(s[4], s[5], s[6]) for s in seen] == [(1, "conv2", 0.0), (2, "conv3bn", 0.5), (2, "conv3bn", 0.5)]
+    expected = mod.propagate_over_features("poisson", seen[1][3], images, pool.view(), y[labeled], 3, chained.device_)
+    assert np.allclose(seen[2][0][unlabeled], expected[unlabeled], atol=1e-5)
+    assert np.allclose(seen[2][1][unlabeled], expected[unlabeled].max(1), atol=1e-5)
+    assert chained.model_ is seen[2][3]
+    for bad, message in (({"generations": 2, "final_generations": 3}, "cannot be larger"),
+                         ({"final_generations": 0}, "final_generations must be a positive integer")):
+        with pytest.raises(ValueError, match=message):
+            make_learner("cnn_student", **bad, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="final_arch must be one of conv2, conv3bn"):
         make_learner("cnn_student", final_arch="big", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     # and it really trains longer: 3 batches (one pass) learn nothing, 100 passes learn the bars

@@ -164,6 +164,19 @@ def batched_features(net, X: np.ndarray, device) -> np.ndarray:
     return np.ascontiguousarray(batched_apply(lambda t: net[:-1](t), X, 2048, device)[0], dtype=np.float32)
 
 
+def propagate_over_features(teacher: str, net, images: np.ndarray, pool, labels: np.ndarray, n_classes: int,
+                            device) -> np.ndarray:
+    """Pseudo-labels from the labels alone, carried by ``teacher`` (a pool-aware learner spec) over a k-NN graph
+    of ``net``'s features of the pool images (its last hidden layer, L2-normalised) instead of the latents."""
+    from latal.learners import make_learner
+
+    feats = unit_rows(batched_features(net, images, device))
+    labeled = np.asarray(pool.labeled, dtype=np.int64)
+    graph = make_learner(teacher).fit(feats[labeled], labels, n_classes,
+                                      pool=dataclasses.replace(pool, mean=feats, log_var=None))
+    return np.asarray(graph.transductive_proba(), dtype=np.float32)
+
+
 class CNNStudent(Learner):
     """A small CNN (two 3x3 conv blocks, one hidden layer) trained on every pool image: labeled items
     with their labels, the others with the teacher's class distributions, each weighted by the
@@ -275,7 +288,8 @@ class CNNStudent(Learner):
                  arch: str = "conv2", shift: int = 2, augment: str = "shift", targets: str = "hard", generations: int = 1,
                  final_epochs: int | None = None, final_arch: str | None = None, tta: int = 0,
                  mixup: float = 0.0, final_mixup: float | None = None, consistency: float = 0.0,
-                 threshold: float = 0.95, self_distill: int = 0, random_state: int | None = None, device: str = "auto"):
+                 threshold: float = 0.95, self_distill: int = 0, final_generations: int = 1,
+                 random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
@@ -297,6 +311,7 @@ class CNNStudent(Learner):
         self.consistency = consistency
         self.threshold = threshold
         self.self_distill = self_distill
+        self.final_generations = final_generations
         self.random_state = random_state
         self.device = device
 
@@ -312,9 +327,12 @@ class CNNStudent(Learner):
                             "the loop and the labeling app pass both.")
         if len(inputs) != pool.n:
             raise DataError(f"{len(inputs)} images for a pool of {pool.n} items; pass the pool's images in pool order.")
-        for name in ("epochs", "batch_size", "width", "generations"):
+        for name in ("epochs", "batch_size", "width", "generations", "final_generations"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}.")
+        if int(self.final_generations) > int(self.generations):
+            raise ValueError(f"final_generations ({self.final_generations}) counts the last of the generations "
+                             f"({self.generations}), so it cannot be larger; raise generations too.")
         if self.final_epochs is not None and int(self.final_epochs) < 1:
             raise ValueError(f"final_epochs must be a positive integer or None; got {self.final_epochs!r}.")
         if (int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or int(self.tta) < 0 or int(self.self_distill) < 0
@@ -350,12 +368,10 @@ class CNNStudent(Learner):
         proba = np.asarray(teacher.transductive_proba(), dtype=np.float32)
         for generation in range(int(self.generations)):
             if generation:  # propagate the labels again, over the last student's view of the images
-                feats = unit_rows(batched_features(self.model_, images, device))
-                graph = make_learner(self.teacher).fit(feats[labeled], labels, n_classes,
-                                                       pool=dataclasses.replace(pool, mean=feats, log_var=None))
-                proba = np.asarray(graph.transductive_proba(), dtype=np.float32)
+                proba = propagate_over_features(self.teacher, self.model_, images, pool, labels, n_classes, device)
             target, weight = clamped_targets(proba, labeled, labels, hard=self.targets == "hard")
-            epochs, arch, mix = self.generation_settings(last=generation == int(self.generations) - 1)
+            final = generation >= int(self.generations) - int(self.final_generations)
+            epochs, arch, mix = self.generation_settings(last=final)
             self.model_ = self._train(X, target, weight, labeled, n_classes, seed + generation, device, epochs, arch,
                                       mix)
         for step in range(int(self.self_distill)):  # the last student's own distributions teach the next one
@@ -373,8 +389,8 @@ class CNNStudent(Learner):
         return self
 
     def generation_settings(self, last: bool) -> tuple[int, str, float]:
-        """(passes over the pool, network, mixup parameter) of a generation's student: the last one takes
-        ``final_epochs``, ``final_arch`` and ``final_mixup`` where they are set."""
+        """(passes over the pool, network, mixup parameter) of a generation's student: the last
+        ``final_generations`` take ``final_epochs``, ``final_arch`` and ``final_mixup`` where they are set."""
         epochs = self.final_epochs if last and self.final_epochs is not None else self.epochs
         arch = self.final_arch if last and self.final_arch is not None else self.arch
         mix = self.final_mixup if last and self.final_mixup is not None else self.mixup
