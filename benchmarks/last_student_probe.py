@@ -107,30 +107,28 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         net = student._train(X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup)
         seconds = time.perf_counter() - t0
-        nets.append(net)
         proba = student_module.batched_proba(net, x_test, device)
         pool_proba = student_module.batched_proba(net, images, device)
         rows.append({"variant": name, "epochs": epochs, "arch": arch, "mixup": mixup, "seconds": seconds,
                      "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
                      "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool)), **extra})
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)
-        return pool_proba
+        return net, pool_proba
 
-    nets = []
     for variant in args.variant:
         student = make_learner(f"{args.learner},{variant}")
-        pool_proba = train_and_score(student, variant, target, weight, seed)
+        net, pool_proba = train_and_score(student, variant, target, weight, seed)
         for step in range(1, args.self_distill + 1):  # the student's own distributions teach the next one
             taught, taught_weight = student_module.clamped_targets(pool_proba, labeled, labels)
-            pool_proba = train_and_score(student, f"{variant}, self-distilled x{step}", taught, taught_weight,
+            net, pool_proba = train_and_score(student, f"{variant}, self-distilled x{step}", taught, taught_weight,
                                          seed + step, target_accuracy=float(np.mean(taught.argmax(1) == y_pool)))
         for step in range(1, args.more_generations + 1):  # the labels propagated over the student's features
             t0 = time.perf_counter()
-            proba = student_module.propagate_over_features(student.teacher, nets[-1], images, view, labels,
+            proba = student_module.propagate_over_features(student.teacher, net, images, view, labels,
                                                            n_classes, device)
             taught, taught_weight = student_module.clamped_targets(proba, labeled, labels,
                                                                    hard=student.targets == "hard")
-            train_and_score(student, f"{variant}, generation +{step}", taught, taught_weight, seed + step,
+            net, _ = train_and_score(student, f"{variant}, generation +{step}", taught, taught_weight, seed + step,
                             target_accuracy=float(np.mean(taught.argmax(1) == y_pool)),
                             propagate_seconds=time.perf_counter() - t0)
     pseudo_right = float(np.mean(target.argmax(1) == y_pool))
