@@ -7,7 +7,9 @@ a variant is a list of CNN student parameters (``final_arch=conv3bn,final_epochs
 learner's; the last student takes its ``final_epochs``, ``final_arch`` and ``final_mixup`` (else
 ``epochs``, ``arch`` and ``mixup``).
 Every variant sees the same pseudo-labels, so the differences are the students'. Run the variants of one
-targets file in two processes (``--variant`` twice each) to use both cores.
+targets file in two processes (``--variant`` twice each) to use both cores. After a chain of students
+(``--self-distill`` or ``--more-generations``) one more row per chain length scores the mean of the last
+students' class distributions (an ensemble of the chain's students, no more training).
 
     python benchmarks/last_student_probe.py --data-dir ../shared/datasets --dataset mnist --budget 3000 \\
         --variant final_epochs=15 --variant final_arch=conv3bn,final_epochs=15
@@ -112,10 +114,25 @@ def main(argv=None) -> int:
         rows.append({"variant": name, "epochs": epochs, "arch": arch, "mixup": mixup, "seconds": seconds,
                      "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
                      "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool)), **extra})
+        if student.augment.endswith("_flip"):  # trained on mirrors too: the mean over each image and its mirror
+            mirrored = student_module.batched_proba(net, np.ascontiguousarray(x_test[..., ::-1]), device)
+            rows[-1]["mirror_tta_test_accuracy"] = float(np.mean((proba + mirrored).argmax(1) == y_test))
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+        chain.append((proba, pool_proba))
         return net, pool_proba
 
+    def score_ensembles(variant):
+        """One row per k >= 2: the mean of the chain's last k students' distributions."""
+        for k in range(2, len(chain) + 1):
+            proba = np.mean([c[0] for c in chain[-k:]], axis=0)
+            pool_proba = np.mean([c[1] for c in chain[-k:]], axis=0)
+            rows.append({"variant": f"{variant}, mean of the last {k} students", "epochs": 0, "seconds": 0.0,
+                         "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
+                         "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool)), "ensemble": k})
+            print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+
     for variant in args.variant:
+        chain = []  # (test, pool) distributions of this variant's students, in training order
         student = make_learner(f"{args.learner},{variant}")
         net, pool_proba = train_and_score(student, variant, target, weight, seed)
         for step in range(1, args.self_distill + 1):  # the student's own distributions teach the next one
@@ -131,6 +148,7 @@ def main(argv=None) -> int:
             net, _ = train_and_score(student, f"{variant}, generation +{step}", taught, taught_weight, seed + step,
                             target_accuracy=float(np.mean(taught.argmax(1) == y_pool)),
                             propagate_seconds=time.perf_counter() - t0)
+        score_ensembles(variant)
     pseudo_right = float(np.mean(target.argmax(1) == y_pool))
     write_json(out, "last_student_probe", args, pseudo_label_accuracy=pseudo_right, variants=rows)
     print(f"pseudo-labels right on the pool: {100 * pseudo_right:.2f} %")

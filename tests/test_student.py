@@ -206,6 +206,17 @@ def test_random_affine_moves_each_image_its_own_way_and_mirrors_only_when_asked(
     mirrored = random_affine(left, 1, torch.Generator().manual_seed(1), flip=True)
     right = lambda t: (t[:, 0, :, 8:].sum(dim=(1, 2)) > t[:, 0, :, :7].sum(dim=(1, 2)))  # noqa: E731
     assert not right(plain).any() and 16 < int(right(mirrored).sum()) < 48  # about half, only with flip
+    # augment="shift_flip": each image its own translation and a mirror half the time, no rotation or scale
+    from latal.learners.student import CNNStudent
+
+    flipped = CNNStudent(augment="shift_flip")._weak_view(left, 1, torch.Generator().manual_seed(2))
+    assert 16 < int(right(flipped).sum()) < 48
+    kept = flipped[~right(flipped)]  # the unmirrored bars: still vertical (every row the same), moved by at most 1
+    cols = kept[:, 0].sum(dim=1)  # mass per column
+    assert torch.allclose(kept[:, 0, 3:12], kept[:, 0, 3:12].mean(dim=1, keepdim=True).expand_as(kept[:, 0, 3:12]),
+                          atol=1e-5)
+    assert ((cols * torch.arange(15.0)).sum(dim=1) / cols.sum(dim=1) - 2).abs().max() <= 1.0 + 1e-4
+    assert not right(CNNStudent(augment="shift")._weak_view(left, 1, torch.Generator().manual_seed(2))).any()
 
 
 def test_mixup_and_the_consistency_term_train_students_of_their_own_and_repeat_with_the_seed():
