@@ -6,7 +6,9 @@ the graph's 10-NN purity (the share of each item's neighbours that have its clas
 - ``pixels``: the raw images scaled to [0, 1];
 - ``pca``: their first 50 principal components;
 - ``conv_vae``: the cached ``conv_vae`` latent means (the encoder latal trains once per pool);
-- ``conv_vae+umap``: those latents refined by UMAP (the ``label-efficient`` presets' space).
+- ``conv_vae+umap``: those latents refined by UMAP (the ``label-efficient`` presets' space);
+- ``simclr``: the cached latents of the contrastive encoder given by ``--simclr`` (an encoder spec,
+  ``simclr:flip=True`` by default: Fashion-MNIST's classes are mirror-symmetric).
 
 Random labels say what the space itself gives, before any selection: the published figures for VAE
 latents with Poisson learning (62 % at one Fashion-MNIST label per class, 76 % at ten) are on this scale.
@@ -29,7 +31,7 @@ from _common import markdown_table, write_json  # noqa: E402
 from latal.experiment import ExperimentConfig, prepare  # noqa: E402
 from latal.learners.semi import knn_graph, poisson_potentials  # noqa: E402
 
-SPACES = ("pixels", "pca", "conv_vae", "conv_vae+umap")
+SPACES = ("pixels", "pca", "conv_vae", "conv_vae+umap", "simclr")
 
 
 def space(name: str, args, x: np.ndarray) -> np.ndarray:
@@ -40,8 +42,9 @@ def space(name: str, args, x: np.ndarray) -> np.ndarray:
 
         return PCA(50, random_state=args.seed).fit_transform(x).astype(np.float32)
     refine = "umap" if name == "conv_vae+umap" else None
-    prep = prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder="conv_vae", refine=refine,
-                                    seed=args.seed))
+    encoder = args.simclr if name == "simclr" else "conv_vae"
+    prep = prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder=encoder, refine=refine,
+                                    seed=args.seed), progress=True)
     return np.asarray(prep.latent.mean, dtype=np.float32)
 
 
@@ -50,6 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--dataset", default="fashion-mnist")
     ap.add_argument("--spaces", nargs="+", default=list(SPACES), choices=SPACES)
+    ap.add_argument("--simclr", default="simclr:flip=True", help="encoder spec of the simclr space")
     ap.add_argument("--per-class", type=int, nargs="+", default=[1, 10])
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
@@ -70,7 +74,7 @@ def main(argv=None) -> int:
         same = np.bincount(np.repeat(np.arange(len(y)), degree), weights=y[W.indices] == np.repeat(y, degree),
                            minlength=len(y))
         purity = float(np.mean(same / np.maximum(degree, 1)))
-        row = {"space": name, "dims": int(features.shape[1]), "purity": purity}
+        row = {"space": args.simclr if name == "simclr" else name, "dims": int(features.shape[1]), "purity": purity}
         rng = np.random.default_rng(args.seed)
         for k in args.per_class:
             accuracy = []

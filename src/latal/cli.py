@@ -132,7 +132,7 @@ def cmd_encode(args) -> int:
             "seconds_per_epoch": float(np.median(history["epoch_seconds"])), "history": history,
         })
     pictures = []
-    if hasattr(enc, "decode") and getattr(enc, "model_", None) is not None:
+    if enc.has_decoder and getattr(enc, "model_", None) is not None:
         pictures.append(plot_reconstructions(enc, ds.x_test, out / "reconstructions.png"))
         pictures.append(plot_interpolations(enc, ds.x_test, out / "interpolations.png"))
         if mean.shape[1] == 2:

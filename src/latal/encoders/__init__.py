@@ -6,6 +6,7 @@ configurations under their own names (``*_thesis``, ``*_paper``).
 
 from latal.encoders.autoencoder import ConvAE
 from latal.encoders.base import Encoder, Latent, NotFittedError
+from latal.encoders.contrastive import SimCLREncoder
 from latal.encoders.simple import IdentityEncoder, PCAEncoder
 from latal.encoders.vae import ConvVAE, ConvVAE000, DenseVAE
 from latal.registry import Registry
@@ -23,6 +24,8 @@ ENCODERS.register("conv_vae_000", ConvVAE000, "paper 000 conv VAE (4 conv + 3 de
 ENCODERS.register("conv_vae_000_paper", ConvVAE000, "paper 000 conv VAE, latent 2, Adam lr 1e-3, 400 epochs",
                   epochs=400, patience=20)
 ENCODERS.register("conv_ae", ConvAE, "paper 003 conv autoencoder (3 conv + batch norm, embedding 10, MSE), 10 epochs (fast)")
+ENCODERS.register("simclr", SimCLREncoder, "SimCLR contrastive CNN (3 conv blocks of 32-64-128 + batch norm, NT-Xent), 30 epochs; "
+                  "latent 128 at unit length; add flip=True for mirror-symmetric classes")
 ENCODERS.register("conv_ae_paper", ConvAE, "paper 003 conv autoencoder, 50 epochs of pre-training", epochs=50, patience=5)
 
 
@@ -32,4 +35,4 @@ def make_encoder(spec: str, **overrides) -> Encoder:
 
 
 __all__ = ["ENCODERS", "ConvAE", "ConvVAE", "ConvVAE000", "DenseVAE", "Encoder", "IdentityEncoder", "Latent",
-           "NotFittedError", "PCAEncoder", "make_encoder"]
+           "NotFittedError", "PCAEncoder", "SimCLREncoder", "make_encoder"]

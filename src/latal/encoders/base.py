@@ -45,6 +45,8 @@ class Encoder(ABC):
 
     #: whether :meth:`encode` returns ``log_var``
     variational: bool = False
+    #: whether :meth:`decode` maps latent vectors back to items
+    has_decoder: bool = False
 
     def fit(self, X) -> Encoder:
         X = self._check_input(X, fitting=True)

@@ -52,6 +52,7 @@ class TorchEncoder(Encoder):
 
     #: layer geometry and loss are given by subclasses
     cacheable = True
+    has_decoder = True
 
     def __init__(self, epochs: int = 10, batch_size: int = 100, lr: float = 1e-3, optimizer: str = "adam",
                  val_fraction: float = 0.1, patience: int = 3, random_state: int = 0, device: str = "auto",
