@@ -8,7 +8,8 @@ the graph's 10-NN purity (the share of each item's neighbours that have its clas
 - ``conv_vae``: the cached ``conv_vae`` latent means (the encoder latal trains once per pool);
 - ``conv_vae+umap``: those latents refined by UMAP (the ``label-efficient`` presets' space);
 - ``simclr``: the cached latents of the contrastive encoder given by ``--simclr`` (an encoder spec,
-  ``simclr:flip=True`` by default: Fashion-MNIST's classes are mirror-symmetric).
+  ``simclr:flip=True`` by default: Fashion-MNIST's classes are mirror-symmetric);
+- ``conv_vae+simclr``: both side by side, each row of each part scaled to unit length (equal weight).
 
 Random labels say what the space itself gives, before any selection: the published figures for VAE
 latents with Poisson learning (62 % at one Fashion-MNIST label per class, 76 % at ten) are on this scale.
@@ -31,7 +32,7 @@ from _common import markdown_table, write_json  # noqa: E402
 from latal.experiment import ExperimentConfig, prepare  # noqa: E402
 from latal.learners.semi import knn_graph, poisson_potentials  # noqa: E402
 
-SPACES = ("pixels", "pca", "conv_vae", "conv_vae+umap", "simclr")
+SPACES = ("pixels", "pca", "conv_vae", "conv_vae+umap", "simclr", "conv_vae+simclr")
 
 
 def space(name: str, args, x: np.ndarray) -> np.ndarray:
@@ -41,6 +42,9 @@ def space(name: str, args, x: np.ndarray) -> np.ndarray:
         from sklearn.decomposition import PCA
 
         return PCA(50, random_state=args.seed).fit_transform(x).astype(np.float32)
+    if name == "conv_vae+simclr":
+        parts = [space(part, args, x) for part in ("conv_vae", "simclr")]
+        return np.hstack([p / np.linalg.norm(p, axis=1, keepdims=True) for p in parts]).astype(np.float32)
     refine = "umap" if name == "conv_vae+umap" else None
     encoder = args.simclr if name == "simclr" else "conv_vae"
     prep = prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder=encoder, refine=refine,
@@ -74,7 +78,7 @@ def main(argv=None) -> int:
         same = np.bincount(np.repeat(np.arange(len(y)), degree), weights=y[W.indices] == np.repeat(y, degree),
                            minlength=len(y))
         purity = float(np.mean(same / np.maximum(degree, 1)))
-        row = {"space": args.simclr if name == "simclr" else name, "dims": int(features.shape[1]), "purity": purity}
+        row = {"space": name.replace("simclr", args.simclr), "dims": int(features.shape[1]), "purity": purity}
         rng = np.random.default_rng(args.seed)
         for k in args.per_class:
             accuracy = []

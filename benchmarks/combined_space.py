@@ -1,0 +1,98 @@
+"""Does a contrastive encoder's space carry 10 labels further in the whole pipeline (issue 9)? One batch of
+``--budget`` labels chosen without labels (ProbCover, TypiClust or random) in a space, then a graph learner
+(Poisson learning or label spreading); test accuracy, on the same seeds, in:
+
+- ``conv_vae``: the cached ``conv_vae`` latents (the presets' encoder);
+- ``simclr``: the cached latents of ``--simclr`` (a SimCLR encoder spec);
+- ``conv_vae+simclr``: both side by side, each part's rows scaled to unit length (equal weight);
+
+each also refined by UMAP (``+umap``, the presets' refinement, fitted on the pool).
+
+    LATAL_THREADS=1 python benchmarks/combined_space.py --data-dir ../shared/datasets --dataset fashion-mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import markdown_table, write_json  # noqa: E402
+
+from latal.encoders.base import Latent  # noqa: E402
+from latal.encoders.refine import refine_latents  # noqa: E402
+from latal.experiment import ExperimentConfig, Prepared, prepare, run_experiment  # noqa: E402
+
+SPACES = ("conv_vae", "simclr", "conv_vae+simclr")
+CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label spreading": ("probcover", "label_spreading"),
+           "TypiClust + Poisson": ("typiclust", "poisson"), "TypiClust + label spreading": ("typiclust", "label_spreading"), "random + Poisson": ("random", "poisson"),
+           # the CNN student on the graph's pseudo-labels (the best pipeline at 10 labels on the VAE's space)
+           "ProbCover + CNN student": ("probcover", "cnn_student:teacher=label_spreading,targets=soft"),
+           "TypiClust + CNN student": ("typiclust", "cnn_student:teacher=label_spreading,targets=soft")}
+DEFAULT_CONFIGS = ["ProbCover + Poisson", "ProbCover + label spreading", "TypiClust + Poisson", "random + Poisson"]
+
+
+def unit(a: np.ndarray) -> np.ndarray:
+    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+
+
+def space(name: str, umap: bool, parts: dict[str, Prepared]) -> Prepared:
+    names = name.split("+")
+    first = parts[names[0]]
+    if len(names) == 1:
+        latent, test = first.latent, first.test_latent
+    else:
+        latent = Latent(np.hstack([unit(parts[n].latent.mean) for n in names]).astype(np.float32))
+        test = Latent(np.hstack([unit(parts[n].test_latent.mean) for n in names]).astype(np.float32))
+    timing = dict(first.timing)
+    if umap:
+        latent, test, extra = refine_latents("umap", latent, test, base_key=None)
+        timing.update(extra)
+    return Prepared(first.dataset, first.encoder, latent, test, timing)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--dataset", default="fashion-mnist")
+    ap.add_argument("--simclr", default="simclr:flip=True")
+    ap.add_argument("--spaces", nargs="+", default=[s + u for s in SPACES for u in ("", "+umap")])
+    ap.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, choices=list(CONFIGS))
+    ap.add_argument("--budget", type=int, default=10)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    base = dict(dataset=args.dataset, data_dir=args.data_dir)
+    parts = {"conv_vae": prepare(ExperimentConfig(**base, encoder="conv_vae"), progress=True),
+             "simclr": prepare(ExperimentConfig(**base, encoder=args.simclr), progress=True)}
+    rows, results = [], {}
+    for sname in args.spaces:
+        umap = sname.endswith("+umap")
+        t0 = time.perf_counter()
+        prepared = space(sname.removesuffix("+umap"), umap, parts)
+        build = time.perf_counter() - t0
+        for cname in args.configs:
+            init, learner = CONFIGS[cname]
+            acc, fit = [], []
+            for seed in args.seeds:
+                cfg = ExperimentConfig(**base, encoder="conv_vae", initial_strategy=init, learner=learner,
+                                       initial=args.budget, batch=1, rounds=0, seed=seed)
+                run = run_experiment(cfg, prepared=prepared)
+                acc.append(run["rounds"][-1]["accuracy"])
+                fit.append(run["rounds"][-1]["seconds"]["fit"])
+            results.setdefault(sname, {})[cname] = {"acc": acc, "fit_seconds": fit, "space_seconds": build}
+            rows.append([sname.replace("simclr", args.simclr), cname, f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1 if len(acc) > 1 else 0):.2f}",
+                         f"{np.mean(fit):.1f}"])
+            print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
+    write_json(args.out or f"benchmarks/results/combined_space_{args.dataset}_{args.budget}.json", "combined_space",
+               args, results=results)
+    print(markdown_table(["space", "selection + learner", f"test % at {args.budget} labels", "fit s"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
