@@ -143,6 +143,9 @@ def test_active_dimensions():
     rng = np.random.default_rng(0)
     z = np.hstack([rng.normal(size=(500, 3)), rng.normal(0, 0.01, size=(500, 2))])
     assert active_dimensions(z).tolist() == [0, 1, 2]
+    small = z * 0.05  # the same latents on a scale with no prior (unit-length features have variance ~1/d)
+    assert active_dimensions(small).tolist() == []
+    assert active_dimensions(small, relative=True).tolist() == [0, 1, 2]
 
 
 def test_encode_command_writes_pictures_and_summary(tmp_path, capsys):

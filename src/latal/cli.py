@@ -115,7 +115,7 @@ def cmd_encode(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     mean = prepared.latent.mean
-    used = active_dimensions(mean)
+    used = active_dimensions(mean, relative=prepared.latent.log_var is None)  # no prior: scale-free
     summary = {
         "dataset": ds.name, "pool": int(ds.n), "test": int(ds.x_test.shape[0]), "encoder": spec,
         "resolved": repr(enc), "latent_dim": int(mean.shape[1]), "used_dimensions": int(used.size),

@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 
 
-def active_dimensions(mean: np.ndarray, threshold: float = 0.01) -> np.ndarray:
+def active_dimensions(mean: np.ndarray, threshold: float = 0.01, relative: bool = False) -> np.ndarray:
     """Latent dimensions in use: those whose mean varies across the data, ``Var_x(E[z_d | x]) > threshold``
     (the active-units criterion of Burda et al., 2016). Collapsed dimensions stay near 0 for every
-    item, which is what the thesis reads off the min/max histograms (section 5.1.2)."""
-    return np.flatnonzero(np.var(np.asarray(mean, dtype=np.float64), axis=0) > threshold)
+    item, which is what the thesis reads off the min/max histograms (section 5.1.2). ``relative``
+    measures the threshold in units of the mean variance per dimension, for latents with no prior to
+    fix their scale (autoencoders, PCA, unit-length contrastive features)."""
+    var = np.var(np.asarray(mean, dtype=np.float64), axis=0)
+    return np.flatnonzero(var > threshold * (var.mean() if relative else 1.0))
 
 
 def _plt():
