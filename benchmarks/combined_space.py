@@ -26,6 +26,7 @@ from _common import markdown_table, write_json  # noqa: E402
 from latal.encoders.base import Latent  # noqa: E402
 from latal.encoders.refine import refine_latents  # noqa: E402
 from latal.experiment import ExperimentConfig, Prepared, prepare, run_experiment  # noqa: E402
+from latal.strategies.distances import unit_rows  # noqa: E402
 
 SPACES = ("conv_vae", "simclr", "conv_vae+simclr")
 CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label spreading": ("probcover", "label_spreading"),
@@ -36,18 +37,14 @@ CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label s
 DEFAULT_CONFIGS = ["ProbCover + Poisson", "ProbCover + label spreading", "TypiClust + Poisson", "random + Poisson"]
 
 
-def unit(a: np.ndarray) -> np.ndarray:
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-
-
 def space(name: str, umap: bool, parts: dict[str, Prepared]) -> Prepared:
     names = name.split("+")
     first = parts[names[0]]
     if len(names) == 1:
         latent, test = first.latent, first.test_latent
     else:
-        latent = Latent(np.hstack([unit(parts[n].latent.mean) for n in names]).astype(np.float32))
-        test = Latent(np.hstack([unit(parts[n].test_latent.mean) for n in names]).astype(np.float32))
+        latent = Latent(np.hstack([unit_rows(parts[n].latent.mean) for n in names]).astype(np.float32))
+        test = Latent(np.hstack([unit_rows(parts[n].test_latent.mean) for n in names]).astype(np.float32))
     timing = dict(first.timing)
     if umap:
         latent, test, extra = refine_latents("umap", latent, test, base_key=None)

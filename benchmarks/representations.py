@@ -31,6 +31,7 @@ from _common import markdown_table, write_json  # noqa: E402
 
 from latal.experiment import ExperimentConfig, prepare  # noqa: E402
 from latal.learners.semi import knn_graph, poisson_potentials  # noqa: E402
+from latal.strategies.distances import unit_rows  # noqa: E402
 
 SPACES = ("pixels", "pca", "conv_vae", "conv_vae+umap", "simclr", "conv_vae+simclr")
 
@@ -44,7 +45,7 @@ def space(name: str, args, x: np.ndarray) -> np.ndarray:
         return PCA(50, random_state=args.seed).fit_transform(x).astype(np.float32)
     if name == "conv_vae+simclr":
         parts = [space(part, args, x) for part in ("conv_vae", "simclr")]
-        return np.hstack([p / np.linalg.norm(p, axis=1, keepdims=True) for p in parts]).astype(np.float32)
+        return np.hstack([unit_rows(p) for p in parts]).astype(np.float32)
     refine = "umap" if name == "conv_vae+umap" else None
     encoder = args.simclr if name == "simclr" else "conv_vae"
     prep = prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder=encoder, refine=refine,

@@ -72,6 +72,20 @@ def seeded(seed: int, device):
         yield
 
 
+def conv_bn_blocks(channels: int, width: int) -> list:
+    """Three 3x3 conv blocks of ``width``, ``2 * width`` and ``4 * width`` filters, each with batch norm, ReLU and
+    2x2 max-pooling (``ceil_mode``, so odd sizes keep their last row): the ``conv3bn`` student's body and the
+    SimCLR encoder's."""
+    import torch.nn as nn
+
+    layers, cin = [], channels
+    for cout in (width, 2 * width, 4 * width):
+        layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                   nn.MaxPool2d(2, ceil_mode=True)]
+        cin = cout
+    return layers
+
+
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
     """``"adam"`` or ``"rmsprop"`` (with Keras's defaults, rho 0.9 and epsilon 1e-7, as in the thesis)."""
     import torch

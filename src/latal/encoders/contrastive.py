@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 
-from latal.encoders.base import Latent
 from latal.encoders.torch_base import TorchEncoder
 
 
@@ -69,20 +68,17 @@ def nt_xent(z1, z2, temperature: float):
 def _simclr_net(input_shape, width: int, projection_dim: int):
     import torch.nn as nn
 
-    channels = input_shape[0]
+    from latal._torch import conv_bn_blocks
+
+    channels, features = input_shape[0], 4 * width
 
     class SimCLRNet(nn.Module):
         def __init__(self):
             super().__init__()
-            layers, cin = [], channels
-            for cout in (width, 2 * width, 4 * width):
-                layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                           nn.MaxPool2d(2, ceil_mode=True)]
-                cin = cout
-            self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-            self.head = nn.Sequential(nn.Linear(cin, cin), nn.ReLU(), nn.Linear(cin, projection_dim))
+            self.body = nn.Sequential(*conv_bn_blocks(channels, width), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.head = nn.Sequential(nn.Linear(features, features), nn.ReLU(), nn.Linear(features, projection_dim))
             self.input_shape = tuple(input_shape)
-            self.latent_dim = cin
+            self.latent_dim = features
 
         def encode(self, x):
             import torch.nn.functional as F
@@ -166,7 +162,3 @@ class SimCLREncoder(TorchEncoder):
     def decode(self, z) -> np.ndarray:
         raise NotImplementedError("SimCLREncoder has no decoder: a contrastive encoder is not trained to draw "
                                   "images back; use conv_vae for reconstructions.")
-
-    def _encode(self, X: np.ndarray) -> Latent:
-        (mean,) = self._run_batches(lambda m, x: m.encode(x), self._prepare(X))
-        return Latent(mean=np.ascontiguousarray(mean, dtype=np.float32))

@@ -56,12 +56,9 @@ def _cnn(channels: int, size: tuple[int, int], n_classes: int, width: int, dropo
             nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
     else:
-        layers, cin = [], channels
-        for cout in (width, 2 * width, 4 * width):
-            layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                       nn.MaxPool2d(2, ceil_mode=True)]
-            cin = cout
-        body = nn.Sequential(*layers, nn.Flatten())
+        from latal._torch import conv_bn_blocks
+
+        body = nn.Sequential(*conv_bn_blocks(channels, width), nn.Flatten())
     with torch.no_grad():
         flat = body.eval()(torch.zeros(1, channels, *size)).shape[1]
     body.train()
