@@ -121,3 +121,33 @@ def synthetic_pool(n: int, d: int = 32, classes: int = 10, seed: int = 0):
     for s in range(0, n, 1 << 18):
         z[s : s + (1 << 18)] = centres[y[s : s + (1 << 18)]] + rng.standard_normal((min(1 << 18, n - s), d), dtype=np.float32)
     return z, y
+
+
+def space_encoders(name: str, simclr_specs: list[str]) -> list[str]:
+    """The encoder specs whose latents make up the feature space ``name`` (parts joined by ``+``, side by side).
+
+    ``conv_vae`` is the presets' encoder; ``simclr`` the first of ``simclr_specs``, ``simclrK`` the K-th
+    (from 0), ``simclrs`` all of them (an ensemble of builds)."""
+    specs: list[str] = []
+    for part in name.split("+"):
+        if part == "conv_vae":
+            specs.append("conv_vae")
+        elif part == "simclr":
+            specs.append(simclr_specs[0])
+        elif part == "simclrs":
+            specs.extend(simclr_specs)
+        elif part.startswith("simclr") and part[6:].isdigit():
+            k = int(part[6:])
+            if k >= len(simclr_specs):
+                raise SystemExit(f"space {name!r} asks for SimCLR build {k}, but --simclr gives {len(simclr_specs)}"
+                                 f" spec(s) (numbered from 0); add more specs or use a smaller number")
+            specs.append(simclr_specs[k])
+        else:
+            raise SystemExit(f"unknown part {part!r} in space {name!r}: use conv_vae, simclr, simclrK or simclrs, "
+                             "joined by '+'")
+    return specs
+
+
+def space_label(name: str, simclr_specs: list[str]) -> str:
+    """``name`` with each SimCLR part replaced by its spec (for tables)."""
+    return " + ".join(f"`{s}`" for s in space_encoders(name, simclr_specs))

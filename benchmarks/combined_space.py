@@ -8,6 +8,13 @@
 
 each also refined by UMAP (``+umap``, the presets' refinement, fitted on the pool).
 
+With several ``--simclr`` specs (say the same encoder with ``random_state=0,1,2``), ``simclrK`` is the K-th build
+and ``simclrs`` all of them side by side (an ensemble). Spaces that differ only in which build they use
+(``conv_vae+simclr0+umap``, ``conv_vae+simclr1+umap``, ...) are also pooled into one row ``simclr#``: the
+mean +- std over every (build, seed) run and the std of the builds' means, which is the spread a user
+training their own encoder would see (the selection rules here are deterministic given the space, so the
+seeds alone only vary the learner).
+
     LATAL_THREADS=1 python benchmarks/combined_space.py --data-dir ../shared/datasets --dataset fashion-mnist
 """
 
@@ -21,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import markdown_table, write_json  # noqa: E402
+from _common import markdown_table, space_encoders, space_label, write_json  # noqa: E402
 
 from latal.encoders.base import Latent  # noqa: E402
 from latal.encoders.refine import refine_latents  # noqa: E402
@@ -37,14 +44,13 @@ CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label s
 DEFAULT_CONFIGS = ["ProbCover + Poisson", "ProbCover + label spreading", "TypiClust + Poisson", "random + Poisson"]
 
 
-def space(name: str, umap: bool, parts: dict[str, Prepared]) -> Prepared:
-    names = name.split("+")
-    first = parts[names[0]]
-    if len(names) == 1:
+def space(encoders: list[str], umap: bool, parts: dict[str, Prepared]) -> Prepared:
+    first = parts[encoders[0]]
+    if len(encoders) == 1:
         latent, test = first.latent, first.test_latent
     else:
-        latent = Latent(np.hstack([unit_rows(parts[n].latent.mean) for n in names]).astype(np.float32))
-        test = Latent(np.hstack([unit_rows(parts[n].test_latent.mean) for n in names]).astype(np.float32))
+        latent = Latent(np.hstack([unit_rows(parts[e].latent.mean) for e in encoders]).astype(np.float32))
+        test = Latent(np.hstack([unit_rows(parts[e].test_latent.mean) for e in encoders]).astype(np.float32))
     timing = dict(first.timing)
     if umap:
         latent, test, extra = refine_latents("umap", latent, test, base_key=None)
@@ -52,25 +58,44 @@ def space(name: str, umap: bool, parts: dict[str, Prepared]) -> Prepared:
     return Prepared(first.dataset, first.encoder, latent, test, timing)
 
 
+def pool_builds(results: dict) -> list:
+    """Spaces that differ only in the SimCLR build number, pooled: ((space with ``simclr#``, config), every
+    accuracy, each build's mean), for groups of at least two builds."""
+    import re
+
+    groups: dict = {}
+    for sname, configs in results.items():
+        group = re.sub(r"simclr\d+", "simclr#", sname)
+        if group == sname:
+            continue
+        for cname, res in configs.items():
+            groups.setdefault((group, cname), []).append(res["acc"])
+    return [(key, [a for accs in runs for a in accs], [float(np.mean(accs)) for accs in runs])
+            for key, runs in groups.items() if len(runs) > 1]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--dataset", default="fashion-mnist")
-    ap.add_argument("--simclr", default="simclr:flip=True")
-    ap.add_argument("--spaces", nargs="+", default=[s + u for s in SPACES for u in ("", "+umap")])
+    ap.add_argument("--simclr", nargs="+", default=["simclr:flip=True"],
+                    help="SimCLR encoder spec(s): simclr is the first, simclrK the K-th (from 0), simclrs all")
+    ap.add_argument("--spaces", nargs="+", default=[s + u for s in SPACES for u in ("", "+umap")],
+                    help="encoder parts joined by '+' (conv_vae, simclr, simclrK, simclrs), '+umap' to refine")
     ap.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, choices=list(CONFIGS))
     ap.add_argument("--budget", type=int, default=10)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     base = dict(dataset=args.dataset, data_dir=args.data_dir)
-    parts = {"conv_vae": prepare(ExperimentConfig(**base, encoder="conv_vae"), progress=True),
-             "simclr": prepare(ExperimentConfig(**base, encoder=args.simclr), progress=True)}
+    encoders = {s: space_encoders(s.removesuffix("+umap"), args.simclr) for s in args.spaces}
+    parts = {e: prepare(ExperimentConfig(**base, encoder=e), progress=True)
+             for e in dict.fromkeys(e for es in encoders.values() for e in es)}
     rows, results = [], {}
     for sname in args.spaces:
         umap = sname.endswith("+umap")
         t0 = time.perf_counter()
-        prepared = space(sname.removesuffix("+umap"), umap, parts)
+        prepared = space(encoders[sname], umap, parts)
         build = time.perf_counter() - t0
         for cname in args.configs:
             init, learner = CONFIGS[cname]
@@ -82,11 +107,17 @@ def main(argv=None) -> int:
                 acc.append(run["rounds"][-1]["accuracy"])
                 fit.append(run["rounds"][-1]["seconds"]["fit"])
             results.setdefault(sname, {})[cname] = {"acc": acc, "fit_seconds": fit, "space_seconds": build}
-            rows.append([sname.replace("simclr", args.simclr), cname, f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1 if len(acc) > 1 else 0):.2f}",
+            rows.append([space_label(sname.removesuffix("+umap"), args.simclr) + (" + UMAP" if umap else ""), cname, f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1 if len(acc) > 1 else 0):.2f}",
                          f"{np.mean(fit):.1f}"])
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
+    pooled = pool_builds(results)
+    for (group, cname), acc, means in pooled:
+        rows.append([f"{group}, over {len(means)} builds", cname,
+                     f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1):.2f} (builds' means ± {100 * np.std(means, ddof=1):.2f})",
+                     ""])
     write_json(args.out or f"benchmarks/results/combined_space_{args.dataset}_{args.budget}.json", "combined_space",
-               args, results=results)
+               args, results=results,
+               over_builds=[{"space": g, "config": c, "acc": a, "build_means": m} for (g, c), a, m in pooled])
     print(markdown_table(["space", "selection + learner", f"test % at {args.budget} labels", "fit s"], rows))
     return 0
 

@@ -11,6 +11,9 @@ the graph's 10-NN purity (the share of each item's neighbours that have its clas
   ``simclr:flip=True`` by default: Fashion-MNIST's classes are mirror-symmetric);
 - ``conv_vae+simclr``: both side by side, each row of each part scaled to unit length (equal weight).
 
+With several ``--simclr`` specs (for instance the same encoder with ``random_state=0,1,2``), ``simclrK`` is
+the K-th build and ``simclrs`` all of them side by side, e.g. ``--spaces simclr1 conv_vae+simclrs``.
+
 Random labels say what the space itself gives, before any selection: the published figures for VAE
 latents with Poisson learning (62 % at one Fashion-MNIST label per class, 76 % at ten) are on this scale.
 
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import markdown_table, write_json  # noqa: E402
+from _common import markdown_table, space_encoders, space_label, write_json  # noqa: E402
 
 from latal.experiment import ExperimentConfig, prepare  # noqa: E402
 from latal.learners.semi import knn_graph, poisson_potentials  # noqa: E402
@@ -43,22 +46,26 @@ def space(name: str, args, x: np.ndarray) -> np.ndarray:
         from sklearn.decomposition import PCA
 
         return PCA(50, random_state=args.seed).fit_transform(x).astype(np.float32)
-    if name == "conv_vae+simclr":
-        parts = [space(part, args, x) for part in ("conv_vae", "simclr")]
-        return np.hstack([unit_rows(p) for p in parts]).astype(np.float32)
-    refine = "umap" if name == "conv_vae+umap" else None
-    encoder = args.simclr if name == "simclr" else "conv_vae"
-    prep = prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder=encoder, refine=refine,
-                                    seed=args.seed), progress=True)
-    return np.asarray(prep.latent.mean, dtype=np.float32)
+    refine = None
+    if name == "conv_vae+umap":
+        name, refine = "conv_vae", "umap"
+    encoders = space_encoders(name, args.simclr)
+    parts = [np.asarray(prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder=encoder,
+                                                 refine=refine, seed=args.seed), progress=True).latent.mean,
+                        dtype=np.float32) for encoder in encoders]
+    if len(parts) == 1:
+        return parts[0]
+    return np.hstack([unit_rows(p) for p in parts]).astype(np.float32)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--dataset", default="fashion-mnist")
-    ap.add_argument("--spaces", nargs="+", default=list(SPACES), choices=SPACES)
-    ap.add_argument("--simclr", default="simclr:flip=True", help="encoder spec of the simclr space")
+    ap.add_argument("--spaces", nargs="+", default=list(SPACES),
+                    help=f"{', '.join(SPACES)}, or encoder parts joined by '+' (conv_vae, simclr, simclrK, simclrs)")
+    ap.add_argument("--simclr", nargs="+", default=["simclr:flip=True"],
+                    help="encoder spec(s) of the simclr parts: simclr is the first, simclrK the K-th, simclrs all")
     ap.add_argument("--per-class", type=int, nargs="+", default=[1, 10])
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
@@ -66,6 +73,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.trials < 1 or min(args.per_class) < 1:
         ap.error("--trials and --per-class must be positive")
+    for name in args.spaces:
+        if name not in ("pixels", "pca", "conv_vae+umap"):
+            space_encoders(name, args.simclr)  # a bad name is reported before any work
     ds = prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder="identity")).dataset
     x = ds.x.reshape(len(ds.x), -1).astype(np.float32) / 255.0
     y = np.asarray(ds.y)
@@ -79,7 +89,7 @@ def main(argv=None) -> int:
         same = np.bincount(np.repeat(np.arange(len(y)), degree), weights=y[W.indices] == np.repeat(y, degree),
                            minlength=len(y))
         purity = float(np.mean(same / np.maximum(degree, 1)))
-        row = {"space": name.replace("simclr", args.simclr), "dims": int(features.shape[1]), "purity": purity}
+        row = {"space": name if name in ("pixels", "pca", "conv_vae+umap") else space_label(name, args.simclr), "dims": int(features.shape[1]), "purity": purity}
         rng = np.random.default_rng(args.seed)
         for k in args.per_class:
             accuracy = []
