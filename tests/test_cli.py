@@ -36,6 +36,20 @@ def test_same_seed_same_json(tmp_path):
     assert [r["accuracy"] for r in a["rounds"]] == [r["accuracy"] for r in b["rounds"]]
 
 
+def test_run_in_a_stack_of_encoders(tmp_path, capsys):
+    """``--encoder a+b``: the loop runs in both latents side by side, each part at unit length."""
+    args = ["run", "--quiet", "--initial", "20", "--batch", "20", "--rounds", "2", "--learner", "label_spreading",
+            "--encoder", "pca:n_components=10+identity", "--seed", "2"]
+    assert main(args + ["--json", str(tmp_path / "a.json")]) == 0
+    assert main(args + ["--json", str(tmp_path / "b.json")]) == 0
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert a["data"]["latent_dim"] == 10 + 64 and "StackedEncoder" in a["config"]["resolved"]["encoder"]
+    assert [r["queried"] for r in a["rounds"]] == [r["queried"] for r in b["rounds"]]
+    assert a["rounds"][-1]["accuracy"] > 0.8
+    assert main(["encode", "--encoder", "pca+identity", "--epochs", "3", "--out", str(tmp_path / "e")]) == 2
+    assert "each part's spec" in capsys.readouterr().err
+
+
 def test_strategies_lists_every_registered(capsys):
     from latal.strategies import STRATEGIES
 
@@ -49,6 +63,8 @@ def test_strategies_lists_every_registered(capsys):
     (["--strategy", "nope"], "unknown strategy"),
     (["--rounds", "50"], "pool holds"),
     (["--encoder", "pca:n_components=x,"], "key=value"),
+    (["--encoder", "pca+"], "empty part"),
+    (["--encoder", "pca+nope"], "unknown encoder 'nope'"),
     (["--dataset", "/no/such/thing"], "unknown dataset"),
 ])
 def test_clear_errors(args, message, capsys):

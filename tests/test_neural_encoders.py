@@ -180,3 +180,51 @@ def test_run_uses_the_cache_on_the_second_run(tmp_path, monkeypatch):
         assert main(base + extra + ["--json", str(tmp_path / "r.json")]) == 0
         timings.append(json.loads((tmp_path / "r.json").read_text())["timing"]["encoder_cached"])
     assert timings == [False, True, False]
+
+
+def test_a_stack_joins_parts_at_unit_length_and_caches_part_by_part(tmp_path):
+    from latal.encoders import StackedEncoder
+    from latal.strategies.distances import unit_rows
+
+    X, _ = _images()
+    Xt, _ = _images(n=40, seed=1)
+    stack = make_encoder("dense_vae:epochs=1,latent_dim=4+pca:n_components=3", progress=False)
+    assert isinstance(stack, StackedEncoder) and len(stack.parts) == 2
+    first = fit_encode(stack, X, Xt, cache_dir=tmp_path)
+    assert first.latent.mean.shape == (len(X), 7) and first.test_latent.mean.shape == (40, 7)
+    assert first.latent.log_var is None  # the parts' variances are on different scales: none for the stack
+    assert np.allclose(np.linalg.norm(first.latent.mean[:, :4], axis=1), 1, atol=1e-5)
+    assert np.allclose(np.linalg.norm(first.latent.mean[:, 4:], axis=1), 1, atol=1e-5)
+    # the neural part went to the cache under its own key: alone it is read back, not retrained
+    alone = fit_encode(DenseVAE(epochs=1, latent_dim=4, progress=False), X, Xt, cache_dir=tmp_path)
+    assert alone.cached
+    assert np.allclose(unit_rows(alone.latent.mean), first.latent.mean[:, :4], atol=1e-6)
+    # and a second stack with that part reads it too; the whole stack is cached only when every part is
+    again = fit_encode(make_encoder("dense_vae:epochs=1,latent_dim=4+pca:n_components=3", progress=False), X, Xt,
+                       cache_dir=tmp_path)
+    assert np.allclose(again.latent.mean, first.latent.mean, atol=1e-6) and not again.cached and again.key is None
+    both = fit_encode(make_encoder("dense_vae:epochs=1,latent_dim=4+dense_vae:epochs=1,latent_dim=4,random_state=3",
+                                   progress=False), X, Xt, cache_dir=tmp_path)
+    assert both.key is not None and both.latent.mean.shape[1] == 8
+    assert fit_encode(make_encoder("dense_vae:epochs=1,latent_dim=4+dense_vae:epochs=1,latent_dim=4,random_state=3",
+                                   progress=False), X, Xt, cache_dir=tmp_path).cached
+    # new items are encoded as the parts encode them, joined the same way
+    z = first.encoder.encode(Xt[:5]).mean
+    assert np.allclose(z, first.test_latent.mean[:5], atol=1e-5)
+    with pytest.raises(DataError, match="fitted on items of shape"):
+        first.encoder.encode(np.zeros((2, 5, 5), np.uint8))
+
+
+def test_stack_specs_are_checked():
+    from latal.encoders import StackedEncoder
+
+    with pytest.raises(ValueError, match="empty part"):
+        make_encoder("pca+")
+    with pytest.raises(ValueError, match="at least two"):
+        StackedEncoder([make_encoder("pca")])
+    with pytest.raises(ValueError, match="another stack"):
+        StackedEncoder([make_encoder("pca"), make_encoder("pca+identity")])
+    with pytest.raises(ValueError, match="takes no parameter"):
+        make_encoder("pca+identity:bogus=1")
+    with pytest.raises(Exception, match="not fitted"):
+        make_encoder("pca+identity").encode(np.zeros((2, 4)))

@@ -106,6 +106,9 @@ def cmd_encode(args) -> int:
 
     spec = args.encoder
     extra = {k: v for k, v in (("latent_dim", args.latent_dim), ("epochs", args.epochs)) if v is not None}
+    if extra and "+" in spec:
+        raise ValueError(f"--latent-dim and --epochs set one encoder, and {spec!r} joins several; write them in "
+                         "each part's spec instead, e.g. 'conv_vae:epochs=5+simclr:epochs=5'.")
     if extra:
         spec += (":" if ":" not in spec else ",") + ",".join(f"{k}={v}" for k, v in extra.items())
     cfg = ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder=spec, pool_size=args.pool_size,

@@ -76,6 +76,10 @@ PRESETS: dict[str, dict] = {
 
 
 def _build(registry, spec: str, device: str):
+    if registry is ENCODERS and "+" in str(spec):
+        from latal.encoders.stack import StackedEncoder, split_stack
+
+        return StackedEncoder([_build(registry, part, device) for part in split_stack(spec)])
     name, _ = parse_spec(spec)
     extra = {"device": device} if "device" in registry.entry(name).parameters() else {}
     return registry.build(spec, **extra)

@@ -61,10 +61,13 @@ class Entry:
     defaults: dict[str, Any] = field(default_factory=dict)
 
     def parameters(self) -> list[str]:
-        sig = inspect.signature(self.factory)
-        if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-            return []  # accepts anything
-        return [p for p in sig.parameters if p != "self"]
+        if self.accepts_any():
+            return []
+        return [p for p in inspect.signature(self.factory).parameters if p != "self"]
+
+    def accepts_any(self) -> bool:
+        """Whether the factory takes ``**kwargs`` (then any parameter name is passed through)."""
+        return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(self.factory).parameters.values())
 
 
 class Registry:
@@ -107,7 +110,7 @@ class Registry:
         entry = self.entry(name)
         kwargs = {**entry.defaults, **params, **overrides}
         allowed = entry.parameters()
-        if allowed:
+        if not entry.accepts_any():
             unknown = sorted(set(kwargs) - set(allowed))
             if unknown:
                 raise ValueError(

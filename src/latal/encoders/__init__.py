@@ -8,8 +8,9 @@ from latal.encoders.autoencoder import ConvAE
 from latal.encoders.base import Encoder, Latent, NotFittedError
 from latal.encoders.contrastive import SimCLREncoder
 from latal.encoders.simple import IdentityEncoder, PCAEncoder
+from latal.encoders.stack import StackedEncoder, split_stack
 from latal.encoders.vae import ConvVAE, ConvVAE000, DenseVAE
-from latal.registry import Registry
+from latal.registry import Registry, parse_spec
 
 ENCODERS: Registry = Registry("encoder")
 ENCODERS.register("identity", IdentityEncoder, "flattened pixels scaled to [0, 1] (pixel-space baseline)")
@@ -30,9 +31,21 @@ ENCODERS.register("conv_ae_paper", ConvAE, "paper 003 conv autoencoder, 50 epoch
 
 
 def make_encoder(spec: str, **overrides) -> Encoder:
-    """Build an encoder from a spec such as ``pca``, ``pca:n_components=30`` or ``conv_vae:latent_dim=2``."""
-    return ENCODERS.build(spec, **overrides)
+    """Build an encoder from a spec such as ``pca``, ``pca:n_components=30`` or ``conv_vae:latent_dim=2``;
+    specs joined by ``+`` (``conv_vae+simclr:flip=True``) give a :class:`StackedEncoder` of those parts
+    (each of ``overrides`` then goes to the parts that take it)."""
+    if "+" not in str(spec):
+        return ENCODERS.build(spec, **overrides)
+    parts, used = [], set()
+    for part in split_stack(spec):
+        entry = ENCODERS.entry(parse_spec(part)[0])
+        mine = {k: v for k, v in overrides.items() if entry.accepts_any() or k in entry.parameters()}
+        used.update(mine)
+        parts.append(ENCODERS.build(part, **mine))
+    if set(overrides) - used:
+        raise ValueError(f"no part of {spec!r} takes {', '.join(sorted(set(overrides) - used))}.")
+    return StackedEncoder(parts)
 
 
 __all__ = ["ENCODERS", "ConvAE", "ConvVAE", "ConvVAE000", "DenseVAE", "Encoder", "IdentityEncoder", "Latent",
-           "NotFittedError", "PCAEncoder", "SimCLREncoder", "make_encoder"]
+           "NotFittedError", "PCAEncoder", "SimCLREncoder", "StackedEncoder", "make_encoder"]

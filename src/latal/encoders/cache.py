@@ -76,6 +76,17 @@ def fit_encode(encoder: Encoder, x: np.ndarray, x_test: np.ndarray | None = None
     ``cacheable`` (the neural ones) and ``use_cache`` is true. ``use_cache=False`` retrains and
     overwrites the cached entry."""
     t0 = time.perf_counter()
+    from latal.encoders.stack import StackedEncoder
+
+    if isinstance(encoder, StackedEncoder):  # part by part, so each part's cache entry is shared
+        done = [fit_encode(p, x, x_test, dataset=dataset, cache_dir=cache_dir, use_cache=use_cache)
+                for p in encoder.parts]
+        encoder.parts = [d.encoder for d in done]
+        encoder._mark_fitted(x)
+        return CachedEncoding(encoder, encoder.join([d.latent for d in done]),
+                              encoder.join([d.test_latent for d in done]) if x_test is not None else None,
+                              all(d.cached for d in done), encoder.join_keys([d.key for d in done]),
+                              time.perf_counter() - t0, None)
     if not getattr(encoder, "cacheable", False):
         encoder.fit(x)
         return CachedEncoding(encoder, encoder.encode(x), encoder.encode(x_test) if x_test is not None else None,
