@@ -99,26 +99,28 @@ def main(argv=None) -> int:
         build = time.perf_counter() - t0
         for cname in args.configs:
             init, learner = CONFIGS[cname]
-            acc, fit = [], []
+            acc, fit, covered = [], [], []
             for seed in args.seeds:
                 cfg = ExperimentConfig(**base, encoder="conv_vae", initial_strategy=init, learner=learner,
                                        initial=args.budget, batch=1, rounds=0, seed=seed)
                 run = run_experiment(cfg, prepared=prepared)
                 acc.append(run["rounds"][-1]["accuracy"])
                 fit.append(run["rounds"][-1]["seconds"]["fit"])
-            results.setdefault(sname, {})[cname] = {"acc": acc, "fit_seconds": fit, "space_seconds": build}
+                covered.append(len(set(prepared.dataset.y[run["initial"]].tolist())))  # classes the labels cover
+            results.setdefault(sname, {})[cname] = {"acc": acc, "fit_seconds": fit, "space_seconds": build,
+                                                    "classes_covered": covered}
             rows.append([space_label(sname.removesuffix("+umap"), args.simclr) + (" + UMAP" if umap else ""), cname, f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1 if len(acc) > 1 else 0):.2f}",
-                         f"{np.mean(fit):.1f}"])
+                         f"{np.mean(fit):.1f}", f"{np.mean(covered):.1f}"])
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
     pooled = pool_builds(results)
     for (group, cname), acc, means in pooled:
         rows.append([f"{group}, over {len(means)} builds", cname,
                      f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1):.2f} (builds' means ± {100 * np.std(means, ddof=1):.2f})",
-                     ""])
+                     "", ""])
     write_json(args.out or f"benchmarks/results/combined_space_{args.dataset}_{args.budget}.json", "combined_space",
                args, results=results,
                over_builds=[{"space": g, "config": c, "acc": a, "build_means": m} for (g, c), a, m in pooled])
-    print(markdown_table(["space", "selection + learner", f"test % at {args.budget} labels", "fit s"], rows))
+    print(markdown_table(["space", "selection + learner", f"test % at {args.budget} labels", "fit s", "classes covered"], rows))
     return 0
 
 
