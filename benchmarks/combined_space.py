@@ -30,10 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table, space_encoders, space_label, write_json  # noqa: E402
 
-from latal.encoders.base import Latent  # noqa: E402
+from latal.encoders.stack import StackedEncoder  # noqa: E402
 from latal.encoders.refine import refine_latents  # noqa: E402
 from latal.experiment import ExperimentConfig, Prepared, prepare, run_experiment  # noqa: E402
-from latal.strategies.distances import unit_rows  # noqa: E402
 
 SPACES = ("conv_vae", "simclr", "conv_vae+simclr")
 CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label spreading": ("probcover", "label_spreading"),
@@ -49,8 +48,8 @@ def space(encoders: list[str], umap: bool, parts: dict[str, Prepared]) -> Prepar
     if len(encoders) == 1:
         latent, test = first.latent, first.test_latent
     else:
-        latent = Latent(np.hstack([unit_rows(parts[e].latent.mean) for e in encoders]).astype(np.float32))
-        test = Latent(np.hstack([unit_rows(parts[e].test_latent.mean) for e in encoders]).astype(np.float32))
+        latent = StackedEncoder.join([parts[e].latent for e in encoders])  # what `--encoder a+b` gives
+        test = StackedEncoder.join([parts[e].test_latent for e in encoders])
     timing = dict(first.timing)
     if umap:
         latent, test, extra = refine_latents("umap", latent, test, base_key=None)

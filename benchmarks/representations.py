@@ -34,7 +34,7 @@ from _common import markdown_table, space_encoders, space_label, write_json  # n
 
 from latal.experiment import ExperimentConfig, prepare  # noqa: E402
 from latal.learners.semi import knn_graph, poisson_potentials  # noqa: E402
-from latal.strategies.distances import unit_rows  # noqa: E402
+from latal.encoders.stack import StackedEncoder  # noqa: E402
 
 SPACES = ("pixels", "pca", "conv_vae", "conv_vae+umap", "simclr", "conv_vae+simclr")
 
@@ -50,12 +50,11 @@ def space(name: str, args, x: np.ndarray) -> np.ndarray:
     if name == "conv_vae+umap":
         name, refine = "conv_vae", "umap"
     encoders = space_encoders(name, args.simclr)
-    parts = [np.asarray(prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder=encoder,
-                                                 refine=refine, seed=args.seed), progress=True).latent.mean,
-                        dtype=np.float32) for encoder in encoders]
+    parts = [prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder=encoder, refine=refine,
+                                      seed=args.seed), progress=True).latent for encoder in encoders]
     if len(parts) == 1:
-        return parts[0]
-    return np.hstack([unit_rows(p) for p in parts]).astype(np.float32)
+        return np.asarray(parts[0].mean, dtype=np.float32)
+    return StackedEncoder.join(parts).mean  # what `--encoder a+b` gives
 
 
 def main(argv=None) -> int:
