@@ -127,7 +127,8 @@ def space_encoders(name: str, simclr_specs: list[str]) -> list[str]:
     """The encoder specs whose latents make up the feature space ``name`` (parts joined by ``+``, side by side).
 
     ``conv_vae`` is the presets' encoder; ``simclr`` the first of ``simclr_specs``, ``simclrK`` the K-th
-    (from 0), ``simclrs`` all of them (an ensemble of builds)."""
+    (from 0), ``simclrs`` all of them (an ensemble of builds); any other part is an encoder spec of its own
+    (``conv_vae:random_state=1``: another build of the VAE)."""
     specs: list[str] = []
     for part in name.split("+"):
         if part == "conv_vae":
@@ -143,8 +144,12 @@ def space_encoders(name: str, simclr_specs: list[str]) -> list[str]:
                                  f" spec(s) (numbered from 0); add more specs or use a smaller number")
             specs.append(simclr_specs[k])
         else:
-            raise SystemExit(f"unknown part {part!r} in space {name!r}: use conv_vae, simclr, simclrK or simclrs, "
-                             "joined by '+'")
+            from latal.encoders import ENCODERS
+
+            if part not in ENCODERS:
+                raise SystemExit(f"unknown part {part!r} in space {name!r}: use conv_vae, simclr, simclrK, simclrs or "
+                                 "an encoder spec (e.g. conv_vae:random_state=1), joined by '+'")
+            specs.append(part)
     return specs
 
 

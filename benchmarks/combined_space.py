@@ -1,6 +1,7 @@
 """Does a contrastive encoder's space carry 10 labels further in the whole pipeline (issue 9)? One batch of
-``--budget`` labels chosen without labels (ProbCover, TypiClust or random) in a space, then a graph learner
-(Poisson learning or label spreading); test accuracy, on the same seeds, in:
+``--budget`` labels chosen without labels (ProbCover, TypiClust or random) in a space, or half of them so and
+the rest one at a time by the learner's uncertainty, then a graph learner (Poisson learning or label
+spreading) or the CNN student; test accuracy, on the same seeds, and the classes the labels cover, in:
 
 - ``conv_vae``: the cached ``conv_vae`` latents (the presets' encoder);
 - ``simclr``: the cached latents of ``--simclr`` (a SimCLR encoder spec);
@@ -39,7 +40,11 @@ CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label s
            "TypiClust + Poisson": ("typiclust", "poisson"), "TypiClust + label spreading": ("typiclust", "label_spreading"), "random + Poisson": ("random", "poisson"),
            # the CNN student on the graph's pseudo-labels (the best pipeline at 10 labels on the VAE's space)
            "ProbCover + CNN student": ("probcover", "cnn_student:teacher=label_spreading,targets=soft"),
-           "TypiClust + CNN student": ("typiclust", "cnn_student:teacher=label_spreading,targets=soft")}
+           "TypiClust + CNN student": ("typiclust", "cnn_student:teacher=label_spreading,targets=soft"),
+           # half the budget by ProbCover, then one label at a time by the graph learner's uncertainty
+           # (the labels seen so far steer the rest): (initial strategy, learner, first labels, strategy)
+           "ProbCover half, then entropy one at a time + label spreading": ("probcover", "label_spreading", 0.5, "entropy"),
+           "ProbCover half, then margin one at a time + label spreading": ("probcover", "label_spreading", 0.5, "margin")}
 DEFAULT_CONFIGS = ["ProbCover + Poisson", "ProbCover + label spreading", "TypiClust + Poisson", "random + Poisson"]
 
 
@@ -80,7 +85,7 @@ def main(argv=None) -> int:
     ap.add_argument("--simclr", nargs="+", default=["simclr:flip=True"],
                     help="SimCLR encoder spec(s): simclr is the first, simclrK the K-th (from 0), simclrs all")
     ap.add_argument("--spaces", nargs="+", default=[s + u for s in SPACES for u in ("", "+umap")],
-                    help="encoder parts joined by '+' (conv_vae, simclr, simclrK, simclrs), '+umap' to refine")
+                    help="encoder parts joined by '+' (conv_vae, simclr, simclrK, simclrs or an encoder spec), '+umap' to refine")
     ap.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, choices=list(CONFIGS))
     ap.add_argument("--budget", type=int, default=10)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
@@ -97,15 +102,17 @@ def main(argv=None) -> int:
         prepared = space(encoders[sname], umap, parts)
         build = time.perf_counter() - t0
         for cname in args.configs:
-            init, learner = CONFIGS[cname]
+            init, learner, first, strategy = (*CONFIGS[cname], 1.0, "margin")[:4]
+            initial = max(1, round(first * args.budget))
             acc, fit, covered = [], [], []
             for seed in args.seeds:
-                cfg = ExperimentConfig(**base, encoder="conv_vae", initial_strategy=init, learner=learner,
-                                       initial=args.budget, batch=1, rounds=0, seed=seed)
+                cfg = ExperimentConfig(**base, encoder="conv_vae", initial_strategy=init, learner=learner, strategy=strategy,
+                                       initial=initial, batch=1, rounds=args.budget - initial, seed=seed)
                 run = run_experiment(cfg, prepared=prepared)
                 acc.append(run["rounds"][-1]["accuracy"])
                 fit.append(run["rounds"][-1]["seconds"]["fit"])
-                covered.append(len(set(prepared.dataset.y[run["initial"]].tolist())))  # classes the labels cover
+                labeled = list(run["initial"]) + [i for r in run["rounds"] for i in (r.get("queried") or [])]
+                covered.append(len(set(prepared.dataset.y[labeled].tolist())))  # classes the labels cover
             results.setdefault(sname, {})[cname] = {"acc": acc, "fit_seconds": fit, "space_seconds": build,
                                                     "classes_covered": covered}
             rows.append([space_label(sname.removesuffix("+umap"), args.simclr) + (" + UMAP" if umap else ""), cname, f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1 if len(acc) > 1 else 0):.2f}",
