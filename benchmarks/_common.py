@@ -131,9 +131,7 @@ def space_encoders(name: str, simclr_specs: list[str]) -> list[str]:
     (``conv_vae:random_state=1``: another build of the VAE)."""
     specs: list[str] = []
     for part in name.split("+"):
-        if part == "conv_vae":
-            specs.append("conv_vae")
-        elif part == "simclr":
+        if part == "simclr":
             specs.append(simclr_specs[0])
         elif part == "simclrs":
             specs.extend(simclr_specs)

@@ -37,6 +37,8 @@ from latal.learners.semi import knn_graph, poisson_potentials  # noqa: E402
 from latal.encoders.stack import StackedEncoder  # noqa: E402
 
 SPACES = ("pixels", "pca", "conv_vae", "conv_vae+umap", "simclr", "conv_vae+simclr")
+#: spaces named here rather than made of encoder parts
+NAMED = ("pixels", "pca", "conv_vae+umap")
 
 
 def space(name: str, args, x: np.ndarray) -> np.ndarray:
@@ -73,7 +75,7 @@ def main(argv=None) -> int:
     if args.trials < 1 or min(args.per_class) < 1:
         ap.error("--trials and --per-class must be positive")
     for name in args.spaces:
-        if name not in ("pixels", "pca", "conv_vae+umap"):
+        if name not in NAMED:
             space_encoders(name, args.simclr)  # a bad name is reported before any work
     ds = prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder="identity")).dataset
     x = ds.x.reshape(len(ds.x), -1).astype(np.float32) / 255.0
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
         same = np.bincount(np.repeat(np.arange(len(y)), degree), weights=y[W.indices] == np.repeat(y, degree),
                            minlength=len(y))
         purity = float(np.mean(same / np.maximum(degree, 1)))
-        row = {"space": name if name in ("pixels", "pca", "conv_vae+umap") else space_label(name, args.simclr), "dims": int(features.shape[1]), "purity": purity}
+        row = {"space": name if name in NAMED else space_label(name, args.simclr), "dims": int(features.shape[1]), "purity": purity}
         rng = np.random.default_rng(args.seed)
         for k in args.per_class:
             accuracy = []

@@ -53,7 +53,7 @@ class StackedEncoder(Encoder):
                 raise ValueError("a stack cannot hold another stack: join all the parts in one spec.")
         self.parts = parts
 
-    # progress and device are forwarded to the parts (the loop and the app set them on the encoder)
+    # progress is forwarded to the parts (the loop and the app set it on the encoder)
     @property
     def progress(self) -> bool:
         return any(getattr(p, "progress", False) for p in self.parts)
@@ -87,7 +87,7 @@ class StackedEncoder(Encoder):
     @staticmethod
     def join(latents: list[Latent]) -> Latent:
         """The parts' latent means side by side, each row of each part at unit length."""
-        return Latent(np.hstack([unit_rows(np.asarray(z.mean, dtype=np.float32)) for z in latents]).astype(np.float32))
+        return Latent(np.hstack([unit_rows(np.asarray(z.mean, dtype=np.float32)) for z in latents]))
 
     @staticmethod
     def join_keys(keys: list[str | None]) -> str | None:
