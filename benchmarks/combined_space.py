@@ -1,5 +1,5 @@
 """Does a contrastive encoder's space carry 10 labels further in the whole pipeline (issue 9)? One batch of
-``--budget`` labels chosen without labels (ProbCover, TypiClust or random) in a space, or half of them so and
+``--budget`` labels chosen without labels (ProbCover, MaxHerding, TypiClust or random) in a space, or half of them so and
 the rest one at a time by the learner's uncertainty, then a graph learner (Poisson learning or label
 spreading) or the CNN student; test accuracy, on the same seeds, and the classes the labels cover, in:
 
@@ -11,10 +11,11 @@ each also refined by UMAP (``+umap``, the presets' refinement, fitted on the poo
 
 With several ``--simclr`` specs (say the same encoder with ``random_state=0,1,2``), ``simclrK`` is the K-th build
 and ``simclrs`` all of them side by side (an ensemble). Spaces that differ only in which build they use
-(``conv_vae+simclr0+umap``, ``conv_vae+simclr1+umap``, ...) are also pooled into one row ``simclr#``: the
+(``conv_vae+simclr0+umap``, ``conv_vae+simclr1+umap``, ...), or only in an encoder's ``random_state``
+(``conv_vae:random_state=0+umap``, ...), are also pooled into one row (``simclr#``, ``random_state=#``): the
 mean +- std over every (build, seed) run and the std of the builds' means, which is the spread a user
-training their own encoder would see (the selection rules here are deterministic given the space, so the
-seeds alone only vary the learner).
+training their own encoder would see (ProbCover and TypiClust are deterministic given the space, so with them the
+seeds only vary the learner; MaxHerding draws its coverage sample from the seed).
 
     LATAL_THREADS=1 python benchmarks/combined_space.py --data-dir ../shared/datasets --dataset fashion-mnist
 """
@@ -41,6 +42,9 @@ CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label s
            # the CNN student on the graph's pseudo-labels (the best pipeline at 10 labels on the VAE's space)
            "ProbCover + CNN student": ("probcover", "cnn_student:teacher=label_spreading,targets=soft"),
            "TypiClust + CNN student": ("typiclust", "cnn_student:teacher=label_spreading,targets=soft"),
+           # generalized coverage (a Gaussian kernel instead of ProbCover's balls): the picks vary with the seed
+           "MaxHerding + label spreading": ("maxherding", "label_spreading"),
+           "MaxHerding + CNN student": ("maxherding", "cnn_student:teacher=label_spreading,targets=soft"),
            # half the budget by ProbCover, then one label at a time by the graph learner's uncertainty
            # (the labels seen so far steer the rest): (initial strategy, learner, first labels, strategy)
            "ProbCover half, then entropy one at a time + label spreading": ("probcover", "label_spreading", 0.5, "entropy"),
@@ -63,13 +67,14 @@ def space(encoders: list[str], umap: bool, parts: dict[str, Prepared]) -> Prepar
 
 
 def pool_builds(results: dict) -> list:
-    """Spaces that differ only in the SimCLR build number, pooled: ((space with ``simclr#``, config), every
-    accuracy, each build's mean), for groups of at least two builds."""
+    """Spaces that differ only in the build (the SimCLR build number, or an encoder's ``random_state``),
+    pooled: ((space with ``simclr#`` / ``random_state=#``, config), every accuracy, each build's mean), for
+    groups of at least two builds."""
     import re
 
     groups: dict = {}
     for sname, configs in results.items():
-        group = re.sub(r"simclr\d+", "simclr#", sname)
+        group = re.sub(r"random_state=\d+", "random_state=#", re.sub(r"simclr\d+", "simclr#", sname))
         if group == sname:
             continue
         for cname, res in configs.items():

@@ -6,8 +6,8 @@ import pytest
 from latal import Pool
 from latal.learners import LabelSpreading, PoissonLearning, SelfTraining, make_learner
 from latal.learners.semi import knn_graph, poisson_potentials, spread_labels
-from latal.strategies import QueryContext
-from latal.strategies.typical import ProbCover, TypiClust, purity_radius
+from latal.strategies import QueryContext, make_strategy
+from latal.strategies.typical import MaxHerding, ProbCover, TypiClust, purity_radius
 
 
 def _moons(n=600, seed=0):
@@ -118,7 +118,7 @@ def _blobs(n_per=200, k=6, seed=0, spread=8.0):
     return (centres[y] + rng.normal(size=(k * n_per, 5))).astype(np.float32), y
 
 
-@pytest.mark.parametrize("strategy", [TypiClust(), ProbCover()])
+@pytest.mark.parametrize("strategy", [TypiClust(), ProbCover(), MaxHerding()])
 def test_cold_start_covers_every_cluster_with_one_label_each(strategy):
     z, y = _blobs()
     pool = Pool(z, [str(i) for i in range(6)])
@@ -126,7 +126,7 @@ def test_cold_start_covers_every_cluster_with_one_label_each(strategy):
     assert sorted(y[chosen].tolist()) == list(range(6))
     pool.add_labels(chosen, y[chosen])
     more = strategy.select(QueryContext(pool=pool.view()), 6, 1)
-    if isinstance(strategy, TypiClust):  # one label per blob already: the next 6 again hit every blob
+    if isinstance(strategy, (TypiClust, MaxHerding)):  # one label per blob already: the next 6 again hit every blob
         assert sorted(y[more].tolist()) == list(range(6))
     else:  # 95 %-pure balls are as wide as the blobs here: six of them cover the pool
         assert strategy.last_info_["covered"] == 1.0
@@ -145,6 +145,60 @@ def test_probcover_with_small_balls_keeps_picking_uncovered_points():
     gain = ((d < 2.0) & uncovered[None, :]).sum(axis=1)
     gain[first] = -1
     assert gain[more[0]] == gain.max() and s.last_info_["covered"] < 1.0
+
+
+def _assert_greedy_coverage(z, s, labeled, picks):
+    """Each of ``picks`` adds the most kernel coverage (MaxHerding's objective, by brute force in float64,
+    without lazy bounds or sampling) given the labels and the picks before it, up to float32 rounding."""
+    z = z.astype(np.float64)
+    K = np.exp(-((z[:, None] - z[None]) ** 2).sum(-1) / (2 * s * s))
+    cover = K[labeled].max(axis=0) if len(labeled) else np.zeros(len(z))
+    taken = list(labeled)
+    for p in picks:
+        gain = np.maximum(K - cover, 0).sum(axis=1)
+        gain[taken] = -1
+        assert p not in taken and gain[p] >= gain.max() * (1 - 1e-5)
+        taken.append(p)
+        cover = np.maximum(cover, K[p])
+
+
+def test_maxherding_is_the_greedy_maximiser_of_kernel_coverage():
+    z, y = _blobs(n_per=60, spread=3.0)  # blobs that touch: the kernel's tails matter
+    pool = Pool(z, [str(i) for i in range(6)])
+    s = MaxHerding(bandwidth=1.5)
+    first = s.select(QueryContext(pool=pool.view()), 8, 0)
+    _assert_greedy_coverage(z, 1.5, [], first.tolist())
+    pool.add_labels(first[:3], y[first[:3]])  # labels count as coverage: the next picks fill the rest
+    more = s.select(QueryContext(pool=pool.view()), 70, 1)  # more than 64: the lazy bounds get refreshed
+    _assert_greedy_coverage(z, 1.5, first[:3].tolist(), more.tolist())
+    assert 0 < s.last_info_["coverage"] < 1 and s.last_info_["bandwidth"] == 1.5
+
+
+def test_maxherding_samples_big_pools_by_seed_and_defaults_to_probcovers_radius():
+    z, y = _blobs(n_per=100)
+    pool = Pool(z, [str(i) for i in range(6)])
+    s = MaxHerding(max_points=200)
+    a = s.select(QueryContext(pool=pool.view()), 6, 0)
+    assert s.last_info_["sample"] == 200
+    assert np.array_equal(a, s.select(QueryContext(pool=pool.view()), 6, 0))  # same seed, same queries
+    assert sorted(y[a].tolist()) == list(range(6))  # a sample of 200 still hits every blob
+    assert not np.array_equal(a, s.select(QueryContext(pool=pool.view()), 6, 1))  # another seed, another sample
+    radius = purity_radius(z, 6, 0.95, 0)
+    assert np.isclose(s.last_info_["bandwidth"], radius)
+    half = MaxHerding(scale=0.5)
+    half.select(QueryContext(pool=pool.view()), 2, 0)
+    assert np.isclose(half.last_info_["bandwidth"], 0.5 * radius)
+    assert make_strategy("maxherding:scale=0.5,max_points=300").max_points == 300
+    # the sample holds fewer unlabeled items than asked for: the rest come at random, all distinct
+    few = MaxHerding(max_points=5).select(QueryContext(pool=pool.view()), 8, 0)
+    assert len(set(few.tolist())) == 8
+
+
+@pytest.mark.parametrize("kwargs, match", [({"bandwidth": 0}, "bandwidth"), ({"scale": -1}, "scale"),
+                                           ({"purity": 1.0}, "purity"), ({"max_points": 1}, "max_points")])
+def test_maxherding_rejects_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MaxHerding(**kwargs)
 
 
 def test_typiclust_picks_the_densest_point_of_a_cluster():

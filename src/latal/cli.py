@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--learner", default=None, help="learner spec, e.g. mlp (default), poisson or label_spreading (see `latal learners`)")
     r.add_argument("--strategy", default=None, help="strategy spec (default margin; see `latal strategies`)")
     r.add_argument("--initial-strategy", default=None,
-                   help="strategy for the first batch (needs no labels; default random; probcover, typiclust, ...)")
+                   help="strategy for the first batch (needs no labels; default random; probcover, maxherding, typiclust, ...)")
     r.add_argument("--initial", type=int, default=100, help="size of the first batch (default 100)")
     r.add_argument("--batch", type=int, default=100, help="labels per round (default 100)")
     r.add_argument("--rounds", type=int, default=10, help="query rounds after the first batch (default 10)")

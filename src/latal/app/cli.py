@@ -27,7 +27,7 @@ def add_parsers(sub) -> None:
     lab.add_argument("--strategy", default=None, help="query strategy (margin)")
     lab.add_argument("--initial-strategy", default=None,
                      help="how the first batch is chosen without labels (random: shown at once, while the encoder "
-                          "trains; typiclust, probcover, kmeans wait for the latent space)")
+                          "trains; typiclust, probcover, maxherding, kmeans wait for the latent space)")
     lab.add_argument("--batch", type=int, default=None, help="labels per round (20)")
     lab.add_argument("--budget", type=int, default=None, help="most labels to collect (default: no limit)")
     lab.add_argument("--retrain-every", type=int, default=None,

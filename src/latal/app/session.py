@@ -93,7 +93,7 @@ class LabelingSession:
         self.learner, self.strategy, self.initial_strategy = learner, strategy, initial_strategy
         if Needs.LEARNER in initial_strategy.needs or Needs.LABELS in initial_strategy.needs:
             raise LabelError(f"the initial strategy {initial_strategy!r} needs labels; use random, typiclust, "
-                             "probcover, density or kmeans.")
+                             "probcover, maxherding, density or kmeans.")
         self.stopping = list(stopping)
         self.stop_names = [getattr(c, "name", "") or type(c).__name__ for c in self.stopping]
         self.encoder, self.inputs = encoder, inputs

@@ -28,7 +28,7 @@ from latal.strategies.informativeness import Informativeness
 from latal.strategies.random import RandomSampling
 from latal.strategies.representativeness import REPRESENTATIVENESS
 from latal.strategies.seals import SEALS
-from latal.strategies.typical import ProbCover, TypiClust
+from latal.strategies.typical import MaxHerding, ProbCover, TypiClust
 from latal.strategies.uncertainty import UNCERTAINTY
 from latal.strategies.vaal import VAAL
 
@@ -110,6 +110,7 @@ STRATEGIES.register("cluster_margin", ClusterMargin, ClusterMargin.description)
 STRATEGIES.register("vaal", VAAL, VAAL.description)
 STRATEGIES.register("typiclust", TypiClust, TypiClust.description)
 STRATEGIES.register("probcover", ProbCover, ProbCover.description)
+STRATEGIES.register("maxherding", MaxHerding, MaxHerding.description)
 STRATEGIES.register("seals", SEALS, "SEALS: a base strategy (default margin) over the labeled items' nearest neighbours")
 
 
