@@ -33,6 +33,9 @@ CONFIGS = {
     "random + Poisson (UMAP)": ("umap", "random", "poisson"),
     "ProbCover + Poisson (UMAP)": ("umap", "probcover", "poisson"),
     "TypiClust + Poisson (UMAP)": ("umap", "typiclust", "poisson"),
+    # generalized (Gaussian-kernel) coverage instead of ProbCover's balls
+    "MaxHerding + Poisson (UMAP)": ("umap", "maxherding", "poisson"),
+    "MaxHerding + label spreading (UMAP)": ("umap", "maxherding", "label_spreading"),
     # the pixel-space student on label spreading's pseudo-labels (its first teacher)
     "random + CNN student (UMAP)": ("umap", "random", "cnn_student:teacher=label_spreading,targets=soft"),
     "ProbCover + CNN student (UMAP)": ("umap", "probcover", "cnn_student:teacher=label_spreading,targets=soft"),

@@ -1,5 +1,5 @@
 """Query time of every registered strategy on the 60,000-item MNIST pool (`conv_vae` latents, cached):
-the thesis MLP fitted on 1,000 random labels, then `select(k=100)` timed 5 times (median), each with a
+the thesis MLP fitted on 1,000 random labels, then `select(k)` (`--k`, default 100) timed 5 times (median), each with a
 fresh context (pool-level caches such as densities kept, as in a loop). Random sampling is the
 baseline of the ratio column, measured in the same run.
 
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
                      "all_seconds": times})
         print(f"  {name}: {rows[-1]['median_seconds']:.3f}s", file=sys.stderr)
     base = next((r["median_seconds"] for r in rows if r["strategy"] == "random"), None)
-    print(markdown_table(["strategy", "median s (k=100, 60k pool)", "first call s", "x random"],
+    print(markdown_table(["strategy", f"median s (k={args.k}, 60k pool)", "first call s", "x random"],
                          [[r["strategy"], f"{r['median_seconds']:.3f}", f"{r['first_seconds']:.3f}",
                            f"{r['median_seconds'] / base:.0f}" if base else "-"] for r in rows]))
     write_json(args.out, "query_time", args, labels=args.labels, rows=rows)

@@ -136,7 +136,7 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
     assert resolve_preset(parse()) == {"encoder": "pca", "learner": "mlp", "strategy": "margin",
                                        "initial_strategy": "random", "refine": None}
     p = resolve_preset(parse("--preset", "label-efficient", "--learner", "mlp"))
-    assert p == {"encoder": "conv_vae", "refine": "umap", "initial_strategy": "probcover", "strategy": "probcover",
+    assert p == {"encoder": "conv_vae", "refine": "umap", "initial_strategy": "maxherding", "strategy": "maxherding",
                  "learner": "mlp"}
     assert resolve_preset(parse("--preset", "label-efficient"))["learner"] == "poisson"
     assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learner"] == "cnn_student:epochs=10"

@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", default=None,
                    help="folder holding mnist/ and fashion-mnist/ IDX files (default: $LATAL_DATA, else download)")
     r.add_argument("--preset", default=None,
-                   help="label-efficient: conv_vae latents refined by UMAP, ProbCover selection, Poisson learning; "
+                   help="label-efficient: conv_vae latents refined by UMAP, MaxHerding selection, Poisson learning; "
                         "label-efficient-cnn: the same with the CNN student on the images (slower, better on 28x28 "
                         "images); label-efficient-large: for budgets in the thousands, TypiClust and three "
                         "generations of a batch-norm CNN student (about 25 minutes of one core per fit on "
