@@ -40,6 +40,7 @@ CONFIGS = {
     "random + CNN student (UMAP)": ("umap", "random", "cnn_student:teacher=label_spreading,targets=soft"),
     "ProbCover + CNN student (UMAP)": ("umap", "probcover", "cnn_student:teacher=label_spreading,targets=soft"),
     "TypiClust + CNN student (UMAP)": ("umap", "typiclust", "cnn_student:teacher=label_spreading,targets=soft"),
+    "MaxHerding + CNN student (UMAP)": ("umap", "maxherding", "cnn_student:teacher=label_spreading,targets=soft"),
     "TypiClust + CNN student, 10 epochs (UMAP)": ("umap", "typiclust", "cnn_student:epochs=10,teacher=label_spreading,targets=soft"),
     # ... and on Poisson learning's (its default teacher)
     "random + CNN student on Poisson (UMAP)": ("umap", "random", "cnn_student"),
