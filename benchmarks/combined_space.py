@@ -44,6 +44,7 @@ CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label s
            "TypiClust + CNN student": ("typiclust", "cnn_student:teacher=label_spreading,targets=soft"),
            # generalized coverage (a Gaussian kernel instead of ProbCover's balls): the picks vary with the seed
            "MaxHerding + label spreading": ("maxherding", "label_spreading"),
+           "MaxHerding, sample of 12,000 + label spreading": ("maxherding:max_points=12000", "label_spreading"),
            "MaxHerding + CNN student": ("maxherding", "cnn_student:teacher=label_spreading,targets=soft"),
            # half the budget by ProbCover, then one label at a time by the graph learner's uncertainty
            # (the labels seen so far steer the rest): (initial strategy, learner, first labels, strategy)

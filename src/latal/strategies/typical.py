@@ -188,16 +188,17 @@ class MaxHerding(Strategy):
 
     The coverage is estimated on a random sample of at most ``max_points`` pool items (drawn from the
     query seed), which are also the candidates: exact below that size, an unbiased estimate above it
-    (the kernel matrix of the sample is ``max_points^2`` float32, 1.6 GB at the default; at 12,000 one
-    of fifteen MNIST selections missed a digit that the sample of 20,000 covers). The greedy
+    (the kernel matrix of the sample is ``max_points^2`` float32: 1.6 GB at the default, 576 MB at
+    12,000, which did as well at 10 MNIST labels; BENCHMARKS.md, "MaxHerding"). The greedy
     step is lazy (gains only shrink as coverage grows), so large batches stay cheap.
 
     Parameters
     ----------
     bandwidth : float or None, default None
-        The kernel's ``s``; None takes ProbCover's radius (the largest radius keeping ``purity`` of the
-        balls inside one of ``n_classes`` k-means clusters), measured best in a range of 0.75 to 1 times
-        it on the UMAP of the VAE latents (BENCHMARKS.md, "MaxHerding").
+        The kernel's ``s``; None takes ``scale`` times ProbCover's radius (the largest radius keeping
+        ``purity`` of the balls inside one of ``n_classes`` k-means clusters; BENCHMARKS.md, "MaxHerding").
+    scale : float, default 1.0
+        Multiplies the default radius (not a ``bandwidth`` given explicitly).
     purity : float, default 0.95
     max_points : int, default 20000
     random_state : int, default 0
@@ -274,7 +275,8 @@ class MaxHerding(Strategy):
         return picks.astype(np.int64)
 
     def __repr__(self) -> str:
-        return f"MaxHerding(bandwidth={self.bandwidth}, purity={self.purity}, max_points={self.max_points})"
+        return (f"MaxHerding(bandwidth={self.bandwidth}, scale={self.scale}, purity={self.purity}, "
+                f"max_points={self.max_points})")
 
 
 def _gaussian(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
