@@ -143,12 +143,13 @@ def test_stopping_criterion_is_reported(store):
         assert p["stopping"]["budget"]["fired"] is True
 
 
-def test_a_strategy_that_needs_latents_picks_the_first_batch_once_they_exist(store):
-    with running(store, initial="kmeans") as s:
+@pytest.mark.parametrize("initial", ["kmeans", "typiclust", "probcover", "maxherding"])
+def test_a_strategy_that_needs_latents_picks_the_first_batch_once_they_exist(store, initial):
+    with running(store, initial=initial) as s:
         first = s.next_items("a")
         assert first["round"] == 0 and len(first["items"]) == 10
         labels = [truth(i["id"]) for i in first["items"]]
-        assert len(set(labels)) == 3  # k-means centres cover the three blobs
+        assert len(set(labels)) == 3  # the cold-start picks cover the three blobs
 
 
 def test_initial_strategy_that_needs_labels_is_refused(store):
