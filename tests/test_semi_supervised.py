@@ -194,6 +194,20 @@ def test_maxherding_samples_big_pools_by_seed_and_defaults_to_probcovers_radius(
     assert len(set(few.tolist())) == 8
 
 
+def test_probcover_and_maxherding_compute_the_pool_radius_once(monkeypatch):
+    import latal.strategies.typical as typical
+
+    calls = []
+    real = typical.purity_radius
+    monkeypatch.setattr(typical, "purity_radius", lambda *a: calls.append(a) or real(*a))
+    z, _ = _blobs(n_per=50, seed=3)
+    pool = Pool(z, [str(i) for i in range(6)])
+    ProbCover().select(QueryContext(pool=pool.view()), 3, 0)
+    mh = MaxHerding()
+    mh.select(QueryContext(pool=pool.view()), 3, 0)
+    assert len(calls) == 1 and np.isclose(mh.last_info_["bandwidth"], real(z, 6, 0.95, 0))
+
+
 @pytest.mark.parametrize("kwargs, match", [({"bandwidth": 0}, "bandwidth"), ({"scale": -1}, "scale"),
                                            ({"purity": 1.0}, "purity"), ({"max_points": 1}, "max_points")])
 def test_maxherding_rejects_bad_parameters(kwargs, match):

@@ -12,7 +12,7 @@ from latal.strategies.base import QueryContext, Strategy
 
 #: delta-ball graphs of recent pools (ProbCover), keyed by the latent matrix
 _BALLS: dict = {}
-#: ProbCover's radius of recent pools (MaxHerding's default bandwidth), keyed by the latent matrix
+#: ProbCover's radius of recent pools (also MaxHerding's default bandwidth), keyed by the latent matrix
 _RADII: dict = {}
 
 
@@ -108,6 +108,14 @@ def purity_radius(z: np.ndarray, n_classes: int, purity: float, seed: int) -> fl
     return float(np.quantile(d_other, 1.0 - purity))
 
 
+def pool_radius(view, purity: float, seed: int) -> float:
+    """:func:`purity_radius` of a pool's latents (``n_classes`` clusters), once per latent matrix and
+    process: ProbCover and MaxHerding share it."""
+    return cached_by_array(_RADII, view.mean, (float(purity), int(seed)),
+                           lambda: purity_radius(np.asarray(view.mean, dtype=np.float32), view.n_classes, purity, seed),
+                           keep=2)
+
+
 class ProbCover(Strategy):
     """ProbCover: greedy maximum coverage of the pool by balls of radius delta around the queried points
     (and the labeled ones): each pick is the point whose ball covers the most still-uncovered points.
@@ -141,8 +149,7 @@ class ProbCover(Strategy):
 
         def build():
             z = np.asarray(view.mean, dtype=np.float32)
-            delta = self.delta if self.delta is not None else purity_radius(z, view.n_classes, self.purity,
-                                                                            self.random_state)
+            delta = self.delta if self.delta is not None else pool_radius(view, self.purity, self.random_state)
             A = NearestNeighbors(radius=delta, algorithm="brute").fit(z).radius_neighbors_graph(z, mode="connectivity")
             return delta, A.tocsr()
 
@@ -226,11 +233,7 @@ class MaxHerding(Strategy):
     def kernel_bandwidth(self, ctx: QueryContext) -> float:
         if self.bandwidth is not None:
             return self.bandwidth
-        view = ctx.pool
-        radius = cached_by_array(_RADII, view.mean, (self.purity, self.random_state),
-                                 lambda: purity_radius(np.asarray(view.mean, dtype=np.float32), view.n_classes,
-                                                       self.purity, self.random_state), keep=2)
-        return self.scale * radius
+        return self.scale * pool_radius(ctx.pool, self.purity, self.random_state)
 
     def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
         view = ctx.pool
