@@ -46,6 +46,9 @@ CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label s
            "MaxHerding + label spreading": ("maxherding", "label_spreading"),
            "MaxHerding, sample of 12,000 + label spreading": ("maxherding:max_points=12000", "label_spreading"),
            "MaxHerding + CNN student": ("maxherding", "cnn_student:teacher=label_spreading,targets=soft"),
+           # the kernel's bandwidth: `scale` times ProbCover's purity radius (1.0, the default, above)
+           **{f"MaxHerding, scale {s} + label spreading": (f"maxherding:scale={s}", "label_spreading")
+              for s in (0.5, 0.7, 1.4, 2.0)},
            # half the budget by ProbCover, then one label at a time by the graph learner's uncertainty
            # (the labels seen so far steer the rest): (initial strategy, learner, first labels, strategy)
            "ProbCover half, then entropy one at a time + label spreading": ("probcover", "label_spreading", 0.5, "entropy"),
