@@ -46,6 +46,8 @@ CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label s
            "MaxHerding + label spreading": ("maxherding", "label_spreading"),
            "MaxHerding, sample of 12,000 + label spreading": ("maxherding:max_points=12000", "label_spreading"),
            "MaxHerding + CNN student": ("maxherding", "cnn_student:teacher=label_spreading,targets=soft"),
+           # further generations: the labels propagated again over the previous student's features
+           "MaxHerding + CNN student, 2 generations": ("maxherding", "cnn_student:teacher=label_spreading,targets=soft,generations=2"),
            # the kernel's bandwidth: `scale` times ProbCover's purity radius (1.0, the default, above)
            **{f"MaxHerding, scale {s} + label spreading": (f"maxherding:scale={s}", "label_spreading")
               for s in (0.5, 0.7, 1.4, 2.0)},
