@@ -51,6 +51,10 @@ CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label s
            # the kernel's bandwidth: `scale` times ProbCover's purity radius (1.0, the default, above)
            **{f"MaxHerding, scale {s} + label spreading": (f"maxherding:scale={s}", "label_spreading")
               for s in (0.5, 0.7, 1.4, 2.0)},
+           # the picks made in the UMAP space, the learner reading the unrefined latents or both (`learn_on`)
+           "MaxHerding + Poisson": ("maxherding", "poisson"),
+           "MaxHerding + Poisson on the unrefined latents": ("maxherding", "poisson", 1.0, "margin", "latents"),
+           "MaxHerding + Poisson on both": ("maxherding", "poisson", 1.0, "margin", "both"),
            # half the budget by ProbCover, then one label at a time by the graph learner's uncertainty
            # (the labels seen so far steer the rest): (initial strategy, learner, first labels, strategy)
            "ProbCover half, then entropy one at a time + label spreading": ("probcover", "label_spreading", 0.5, "entropy"),
@@ -66,10 +70,12 @@ def space(encoders: list[str], umap: bool, parts: dict[str, Prepared]) -> Prepar
         latent = StackedEncoder.join([parts[e].latent for e in encoders])  # what `--encoder a+b` gives
         test = StackedEncoder.join([parts[e].test_latent for e in encoders])
     timing = dict(first.timing)
+    unrefined = unrefined_test = None
     if umap:
+        unrefined, unrefined_test = latent, test
         latent, test, extra = refine_latents("umap", latent, test, base_key=None)
         timing.update(extra)
-    return Prepared(first.dataset, first.encoder, latent, test, timing)
+    return Prepared(first.dataset, first.encoder, latent, test, timing, unrefined, unrefined_test)
 
 
 def pool_builds(results: dict) -> list:
@@ -113,12 +119,14 @@ def main(argv=None) -> int:
         prepared = space(encoders[sname], umap, parts)
         build = time.perf_counter() - t0
         for cname in args.configs:
-            init, learner, first, strategy = (*CONFIGS[cname], 1.0, "margin")[:4]
+            given = CONFIGS[cname]  # (initial strategy, learner[, first share, strategy[, learn_on]])
+            init, learner, first, strategy, learn_on = given + (None, None, 1.0, "margin", "refined")[len(given):]
             initial = max(1, round(first * args.budget))
             acc, fit, covered = [], [], []
             for seed in args.seeds:
                 cfg = ExperimentConfig(**base, encoder="conv_vae", initial_strategy=init, learner=learner, strategy=strategy,
-                                       initial=initial, batch=1, rounds=args.budget - initial, seed=seed)
+                                       initial=initial, batch=1, rounds=args.budget - initial, seed=seed,
+                                       refine="umap" if umap else None, learn_on=learn_on)
                 run = run_experiment(cfg, prepared=prepared)
                 acc.append(run["rounds"][-1]["accuracy"])
                 fit.append(run["rounds"][-1]["seconds"]["fit"])

@@ -134,11 +134,14 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
 
     parse = lambda *a: build_parser().parse_args(["run", *a])  # noqa: E731
     assert resolve_preset(parse()) == {"encoder": "pca", "learner": "mlp", "strategy": "margin",
-                                       "initial_strategy": "random", "refine": None}
-    p = resolve_preset(parse("--preset", "label-efficient", "--learner", "mlp"))
+                                       "initial_strategy": "random", "refine": None, "learn_on": "refined"}
+    p = resolve_preset(parse("--preset", "label-efficient", "--learner", "mlp", "--learn-on", "both"))
     assert p == {"encoder": "conv_vae", "refine": "umap", "initial_strategy": "maxherding", "strategy": "maxherding",
-                 "learner": "mlp"}
+                 "learner": "mlp", "learn_on": "both"}
     assert resolve_preset(parse("--preset", "label-efficient"))["learner"] == "poisson"
+    assert resolve_preset(parse("--preset", "label-efficient"))["learn_on"] == "both"
+    assert resolve_preset(parse("--preset", "label-efficient", "--learn-on", "refined"))["learn_on"] == "refined"
+    assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learn_on"] == "refined"
     assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learner"] == "cnn_student:epochs=10"
     large = resolve_preset(parse("--preset", "label-efficient-large", "--initial-strategy", "probcover"))
     assert large["initial_strategy"] == "probcover" and large["strategy"] == "typiclust"

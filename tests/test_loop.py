@@ -63,3 +63,83 @@ def test_variance_strategy_refused_for_deterministic_encoder():
 def test_density_initial_strategy_runs_without_labels():
     pool, h = _run(initial_strategy=make_strategy("density"))
     assert len(h.initial) == 20
+
+
+class _Spy:
+    """Wraps a learner and records the rows it is fitted on and asked about."""
+
+    def __init__(self, inner, seen):
+        self.inner, self.seen = inner, seen
+
+    def get_params(self):
+        return self.inner.get_params()
+
+    def clone(self, **params):
+        return _Spy(self.inner.clone(**params), self.seen)
+
+    def fit(self, Z, y, n_classes=None, **extra):
+        self.seen.append(("fit", np.array(Z), extra.get("pool")))
+        self.inner.fit(Z, y, n_classes=n_classes)
+        return self
+
+    def predict_proba(self, Z):
+        self.seen.append(("proba", np.array(Z), None))
+        return self.inner.predict_proba(Z)
+
+    def predict(self, Z):
+        return self.predict_proba(Z).argmax(axis=1)
+
+
+def test_learner_space_is_what_the_learner_reads_and_strategies_do_not():
+    """Strategies choose in pool.mean; the learner fits, predicts for the strategies and is evaluated in
+    learner_space (a representation where the classes separate while pool.mean is noise)."""
+    rng = np.random.default_rng(0)
+    n, k = 400, 4
+    y = np.arange(n) % k
+    noise = rng.normal(size=(n, 6)).astype(np.float32)  # what strategies see: no class information
+    space = (np.eye(k)[y] * 6 + rng.normal(scale=0.5, size=(n, k))).astype(np.float32)
+    y_test = np.arange(100) % k
+    test_space = (np.eye(k)[y_test] * 6 + rng.normal(scale=0.5, size=(100, k))).astype(np.float32)
+    from latal import Pool
+
+    def run(learner_space, test):
+        pool = Pool(noise, [f"c{i}" for i in range(k)])
+        seen: list = []
+        h = run_active_learning(pool, _Spy(make_learner("logistic"), seen), make_strategy("margin"),
+                                SimulatedOracle(y), initial=12, batch=8, rounds=2, seed=0, test=test,
+                                learner_space=learner_space)
+        return pool, h, seen
+
+    pool, h, seen = run(space, (test_space, y_test))
+    assert [r.accuracy for r in h.rounds] == [1.0, 1.0, 1.0]  # it learned in the separable space
+    fits = [z for kind, z, _ in seen if kind == "fit"]
+    labeled_after = [sorted(h.initial), sorted(h.initial + h.rounds[0].queried)]
+    for z, idx in zip(fits, labeled_after):
+        np.testing.assert_array_equal(z, space[idx])  # fitted on learner_space rows, in pool order
+    asked = [z for kind, z, _ in seen if kind == "proba" and z.shape[0] > 100]  # margin scoring the pool
+    assert asked and all(z.shape[1] == k for z in asked)
+    # without learner_space the same learner sees the noise and cannot separate the classes
+    _, h_noise, seen_noise = run(None, (rng.normal(size=(100, 6)).astype(np.float32), y_test))
+    assert h_noise.rounds[-1].accuracy < 0.6
+    assert all(z.shape[1] == 6 for kind, z, _ in seen_noise)
+
+
+def test_learner_space_errors():
+    from latal import Pool
+    from latal.exceptions import DataError
+
+    pool, y = make_pool(n=100, d=4, n_classes=2, labeled=0)
+    common = dict(initial=10, batch=5, rounds=1)
+    with pytest.raises(DataError, match="learner_space has 99 rows; the pool has 100"):
+        run_active_learning(pool, make_learner("logistic"), make_strategy("margin"), SimulatedOracle(y),
+                            learner_space=np.zeros((99, 3), np.float32), **common)
+    with pytest.raises(DataError, match="NaN"):
+        bad = np.zeros((100, 3), np.float32)
+        bad[5, 1] = np.nan
+        run_active_learning(pool, make_learner("logistic"), make_strategy("margin"), SimulatedOracle(y),
+                            learner_space=bad, **common)
+    with pytest.raises(DataError, match=r"the learner reads the pool as \(n, 3\)"):
+        run_active_learning(Pool(pool.mean, pool.class_names), make_learner("logistic"), make_strategy("margin"),
+                            SimulatedOracle(y), learner_space=np.ones((100, 3), np.float32),
+                            test=(np.zeros((10, 4), np.float32), np.zeros(10, int)), **common)
+    assert pool.n_labeled == 0  # refused before anything was labeled

@@ -298,3 +298,77 @@ def test_graph_cache_tells_a_slice_from_the_whole_pool():
     big = LabelSpreading().fit(Z[:12], y, n_classes=3, pool=pool)
     assert big.transductive_proba().shape == (200, 3)
     assert big.predict_proba(Z).shape == (200, 3)
+
+
+def test_learn_on_gives_the_learner_the_unrefined_latents_or_both():
+    """``learn_on``: strategies choose in the refined latents; the learner reads the refined ones (default),
+    the encoder's unrefined ones, or one learner each, probabilities averaged ("both")."""
+    import dataclasses
+
+    from latal.encoders.base import Latent
+    from latal.experiment import ExperimentConfig, Prepared, prepare, run_experiment
+    from latal.learners import make_learner
+
+    base = ExperimentConfig(dataset="iris", encoder="identity", learner="logistic", strategy="margin",
+                            initial_strategy="kmeans", initial=6, batch=6, rounds=2)
+    p = prepare(base)
+    refined = Prepared(p.dataset, p.encoder, Latent(p.latent.mean[:, :2] * 10), Latent(p.test_latent.mean[:, :2] * 10),
+                       dict(p.timing), p.latent, p.test_latent)  # a stand-in for UMAP: two columns, rescaled
+    assert refined.learner_latents("refined")[0] is None
+    raw, raw_test = refined.learner_latents("latents")
+    np.testing.assert_array_equal(raw, p.latent.mean)
+    np.testing.assert_array_equal(raw_test, p.test_latent.mean)
+    both, both_test = refined.learner_latents("both")
+    np.testing.assert_array_equal(both, np.hstack([refined.latent.mean, raw]))
+    assert both_test.shape == (raw_test.shape[0], 2 + 4)
+    assert refined.learner_latents("both")[0] is both  # one array per Prepared: runs share its neighbour graphs
+
+    runs = {on: run_experiment(dataclasses.replace(base, refine="umap", learn_on=on), prepared=refined)
+            for on in ("refined", "latents", "both")}
+    # the first batch is chosen in the refined latents, whatever the learner reads
+    assert runs["refined"]["initial"] == runs["latents"]["initial"] == runs["both"]["initial"]
+    assert runs["latents"]["config"]["learn_on"] == "latents"
+    assert "SummedViews" in runs["both"]["config"]["resolved"]["learner"]
+    # each learner was fitted on its own rows of the same labels and evaluated on its own test rows
+    idx = np.sort(runs["refined"]["initial"])
+    y, y_test = p.dataset.y, p.dataset.y_test
+    proba = {}
+    for on, (Z, Z_test) in {"refined": (refined.latent.mean, refined.test_latent.mean), "latents": (raw, raw_test)}.items():
+        proba[on] = make_learner("logistic").fit(Z[idx], y[idx], n_classes=3).predict_proba(Z_test)
+        assert runs[on]["rounds"][0]["accuracy"] == pytest.approx(float(np.mean(proba[on].argmax(1) == y_test)))
+    averaged = (proba["refined"] + proba["latents"]) / 2
+    assert runs["both"]["rounds"][0]["accuracy"] == pytest.approx(float(np.mean(averaged.argmax(1) == y_test)))
+    assert runs["refined"]["rounds"][0]["accuracy"] != runs["latents"]["rounds"][0]["accuracy"]
+    with pytest.raises(ValueError, match="learn_on='latents' needs a refinement"):
+        run_experiment(dataclasses.replace(base, learn_on="latents"), prepared=p)
+    with pytest.raises(ValueError, match="unknown learn_on 'umap'"):
+        run_experiment(dataclasses.replace(base, refine="umap", learn_on="umap"), prepared=refined)
+    with pytest.raises(ValueError, match="needs a refinement"):
+        p.learner_latents("both")
+
+
+def test_summed_views_fits_one_learner_per_block_and_passes_each_its_pool_block():
+    import dataclasses
+
+    from latal.exceptions import DataError
+    from latal.learners.views import SummedViews
+
+    from conftest import make_pool
+
+    pool, y = make_pool(n=120, d=6, n_classes=3, labeled=12, variational=False)
+    view = pool.view()
+    lab = np.asarray(view.labeled)
+    model = SummedViews(make_learner("label_spreading"), split=2).fit(view.mean[lab], y[lab], 3, pool=view)
+    assert model.uses_pool and not model.uses_inputs
+    a = make_learner("label_spreading").fit(view.mean[lab, :2], y[lab], 3, pool=dataclasses.replace(view, mean=view.mean[:, :2]))
+    b = make_learner("label_spreading").fit(view.mean[lab, 2:], y[lab], 3, pool=dataclasses.replace(view, mean=view.mean[:, 2:]))
+    Z = view.mean[:30]
+    np.testing.assert_allclose(model.predict_proba(Z), (a.predict_proba(Z[:, :2]) + b.predict_proba(Z[:, 2:])) / 2,
+                               rtol=1e-6)
+    seeded = SummedViews(make_learner("mlp:epochs=2"), split=2)
+    assert "random_state" in seeded.get_params()  # the loop reseeds every round's fit through it
+    assert seeded.clone(random_state=7).learner.random_state == 7
+    with pytest.raises(DataError, match="more than 2 columns"):
+        model.predict_proba(Z[:, :2])
+    with pytest.raises(ValueError, match="split must be at least 1"):
+        SummedViews(make_learner("logistic"), split=0)

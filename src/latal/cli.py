@@ -33,8 +33,10 @@ def _round_row(rec: dict) -> list[str]:
 
 HEADER = ["round", "labels", "accuracy", "fit_s", "score_s", "select_s", "round_s"]
 #: options a --preset may fill (an option given on the command line wins) and their plain defaults
-_DEFAULTS = {"encoder": "pca", "learner": "mlp", "strategy": "margin", "initial_strategy": "random", "refine": None}
+_DEFAULTS = {"encoder": "pca", "learner": "mlp", "strategy": "margin", "initial_strategy": "random", "refine": None,
+             "learn_on": "refined"}
 _PRESETTABLE = tuple(_DEFAULTS)
+_LEARN_ON_TEXT = {"latents": " on the unrefined latents", "both": " on the refined and on the unrefined latents, averaged"}
 
 
 def resolve_preset(args) -> dict:
@@ -59,7 +61,7 @@ def cmd_run(args) -> int:
     cfg = ExperimentConfig(
         dataset=args.dataset, data_dir=args.data_dir, encoder=chosen["encoder"], learner=chosen["learner"],
         strategy=chosen["strategy"], initial_strategy=chosen["initial_strategy"], refine=chosen["refine"],
-        initial=args.initial,
+        learn_on=chosen["learn_on"], initial=args.initial,
         batch=args.batch, rounds=args.rounds, seed=args.seed, pool_size=args.pool_size,
         test_fraction=args.test_fraction, device=args.device, use_cache=not args.no_cache,
         stopping=tuple(args.stop or ()), halt_on_stop=args.halt_on_stop,
@@ -81,7 +83,8 @@ def cmd_run(args) -> int:
     how = "read from cache" if result["timing"].get("encoder_cached") else "fit+encode"
     print(f"# {d['name']}: pool {d['pool']}, test {d['test']}, latent dim {d['latent_dim']}; "
           f"encoder {cfg.encoder} ({how} {result['timing']['encode_seconds']:.1f}s), "
-          f"{'refined by ' + cfg.refine + ', ' if cfg.refine else ''}learner {cfg.learner}, "
+          f"{'refined by ' + cfg.refine + ', ' if cfg.refine else ''}learner {cfg.learner}"
+          f"{_LEARN_ON_TEXT.get(cfg.learn_on, '')}, "
           f"initial {cfg.initial_strategy}, strategy {cfg.strategy}, seed {cfg.seed}")
     print(_table(rows, HEADER))
     for spec in cfg.stopping:
@@ -217,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "60,000 images); explicit options below override them")
     r.add_argument("--encoder", default=None, help="encoder spec, e.g. pca (default) or pca:n_components=30 (see `latal encoders`)")
     r.add_argument("--refine", default=None, help="refine the latents before the loop: umap (pip install 'latal[refine]')")
+    r.add_argument("--learn-on", default=None, choices=["refined", "latents", "both"],
+                   help="with --refine, what the learner reads (strategies always choose in the refined latents): "
+                        "refined (default), latents (the encoder's, unrefined) or both (one learner on each, "
+                        "class probabilities averaged)")
     r.add_argument("--learner", default=None, help="learner spec, e.g. mlp (default), poisson or label_spreading (see `latal learners`)")
     r.add_argument("--strategy", default=None, help="strategy spec (default margin; see `latal strategies`)")
     r.add_argument("--initial-strategy", default=None,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from latal._validation import check_latent
 from latal.exceptions import BudgetExceedsPoolError, DataError, MissingRequirementError
 from latal.learners.base import Learner, fit_extras
 from latal.oracles import Oracle
-from latal.pool import Pool
+from latal.pool import Pool, _readonly
 from latal.stopping import StoppingCriterion
 from latal.strategies.base import Needs, QueryContext, Strategy
 from latal.strategies.random import RandomSampling
@@ -106,6 +108,7 @@ def run_active_learning(
     on_round: Callable[[RoundRecord], None] | None = None,
     stopping: Sequence[StoppingCriterion] = (),
     halt_on_stop: bool = False,
+    learner_space: np.ndarray | None = None,
 ) -> History:
     """Run a simulated (or oracle-driven) active-learning experiment on ``pool``.
 
@@ -124,6 +127,11 @@ def run_active_learning(
     the first round where any fires. They draw from their own random stream, so adding them changes
     no query.
 
+    ``learner_space`` (n, d') gives the learner its own representation of the pool items, in pool order:
+    strategies choose in ``pool.mean`` (say a UMAP refinement, where label-free picks land on more classes)
+    while the learner fits, predicts for the strategies and is evaluated in ``learner_space`` (then
+    ``test``'s latents are in that representation too). None: the learner reads ``pool.mean``.
+
     The same ``seed`` gives the same queries and the same curve.
     """
     check_budget(pool.n - pool.n_labeled, initial, batch, rounds)
@@ -140,14 +148,21 @@ def run_active_learning(
     if getattr(learner, "uses_inputs", False) and inputs is None:
         raise MissingRequirementError(f"{learner!r} trains on the raw items (images); pass inputs= (the pool's "
                                       "items, in pool order).")
+    if learner_space is not None:
+        learner_space = _readonly(check_latent(learner_space, "learner_space"))
+        if learner_space.shape[0] != pool.n:
+            raise DataError(f"learner_space has {learner_space.shape[0]} rows; the pool has {pool.n} items. Give "
+                            "one row per pool item, in pool order.")
+    learner_dim = (pool.mean if learner_space is None else learner_space).shape[1]
     Z_test = y_test = X_test = None
     if test is not None:
         if len(test) not in (2, 3):
             raise ValueError("test must be (Z_test, y_test) or (Z_test, y_test, X_test).")
         Z_test, y_test = test[0], test[1]
         X_test = test[2] if len(test) == 3 else None
-        if np.asarray(Z_test).shape[1:] != pool.mean.shape[1:]:
-            raise DataError(f"test latents have shape {np.shape(Z_test)}; the pool's are (n, {pool.mean.shape[1]}).")
+        if np.asarray(Z_test).shape[1:] != (learner_dim,):
+            raise DataError(f"test latents have shape {np.shape(Z_test)}; the learner reads the pool as (n, "
+                            f"{learner_dim}).")
 
     seeds = np.random.SeedSequence(seed)
     select_rng = np.random.default_rng(seeds.spawn(1)[0])
@@ -160,7 +175,12 @@ def run_active_learning(
     history = History()
 
     def ctx(fitted):
-        return QueryContext(pool=pool.view(), learner=fitted, encoder=encoder, inputs=inputs, cache=cache)
+        return QueryContext(pool=pool.view(), learner=fitted, encoder=encoder, inputs=inputs, cache=cache,
+                            learner_mean=learner_space)
+
+    def learner_view():
+        view = pool.view()
+        return view if learner_space is None else dataclasses.replace(view, mean=learner_space, log_var=None)
 
     first = initial_strategy.select(ctx(None), int(initial), select_rng)
     pool.add_labels(first, oracle.label(first))
@@ -170,8 +190,10 @@ def run_active_learning(
         seconds: dict[str, float] = {}
         t = time.perf_counter()
         Z, y = pool.labeled_data()
+        if learner_space is not None:
+            Z = learner_space[pool.labeled_indices]
         params = {"random_state": int(learner_seeds[r].generate_state(1)[0])} if "random_state" in learner.get_params() else {}
-        extra = fit_extras(learner, pool.view(), inputs)
+        extra = fit_extras(learner, learner_view(), inputs)
         fitted = learner.clone(**params).fit(Z, y, n_classes=pool.n_classes, **extra)
         seconds["fit"] = time.perf_counter() - t
 
@@ -184,7 +206,7 @@ def run_active_learning(
         stop_report = None
         if stopping:
             t = time.perf_counter()
-            view = pool.view()
+            view = learner_view()
             stop_report = {}
             for name, criterion in zip(names, stopping):
                 fired = bool(criterion.update(view, fitted, stop_rng))

@@ -39,6 +39,14 @@ class QueryContext:
     timings: dict = field(default_factory=dict)
     #: rows of latents gathered per call to the learner (bounds the copy ``mean[indices]`` on big pools)
     chunk_rows: int = 1 << 18
+    #: the pool as the learner reads it, when learners and strategies see different representations
+    #: (``learn_on`` of an experiment); None: the learner reads :attr:`pool`'s ``mean`` like the strategies
+    learner_mean: np.ndarray | None = None
+
+    @property
+    def learner_rows(self) -> np.ndarray:
+        """The pool items' rows in the learner's representation (what :meth:`predict_proba` feeds it)."""
+        return self.pool.mean if self.learner_mean is None else self.learner_mean
 
     def predict_proba(self, indices: np.ndarray) -> np.ndarray:
         """The learner's class probabilities for pool items ``indices`` (checked finite, rows sum to 1)."""
@@ -47,7 +55,7 @@ class QueryContext:
         indices = np.asarray(indices)
         proba = None
         for s in range(0, indices.size, self.chunk_rows):  # gather rows a block at a time: no pool-sized copy
-            part = np.asarray(self.learner.predict_proba(self.pool.mean[indices[s : s + self.chunk_rows]]),
+            part = np.asarray(self.learner.predict_proba(self.learner_rows[indices[s : s + self.chunk_rows]]),
                               dtype=np.float64)
             if proba is None:
                 proba = np.empty((indices.size, *part.shape[1:]))
@@ -63,10 +71,10 @@ class QueryContext:
         layer in the same forward pass, or the latents themselves for a linear learner."""
         learner = self.learner
         if hasattr(learner, "predict_proba_embed"):
-            proba, feats = learner.predict_proba_embed(self.pool.mean[indices])
+            proba, feats = learner.predict_proba_embed(self.learner_rows[indices])
             return self._checked(proba, len(indices)), feats
         proba = self.predict_proba(indices)
-        z = self.pool.mean[indices]
+        z = self.learner_rows[indices]
         feats = learner.embed(z) if hasattr(learner, "embed") else z
         return proba, np.asarray(feats, dtype=np.float32)
 

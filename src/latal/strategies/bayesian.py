@@ -45,7 +45,7 @@ def mc_samples(ctx: QueryContext, subsample: int | None, n_samples: int, k: int,
     """``(candidates, samples)``: the unlabeled items (or a random ``subsample`` of them) and the learner's
     ``n_samples`` MC-dropout passes over them, shape (T, n, C)."""
     cand = subsample_unlabeled(ctx, subsample, k, rng)
-    samples = ctx.learner.predict_proba_samples(ctx.pool.mean[cand], n_samples=n_samples,
+    samples = ctx.learner.predict_proba_samples(ctx.learner_rows[cand], n_samples=n_samples,
                                                 random_state=int(rng.integers(2**31)))
     return cand, samples
 

@@ -79,6 +79,6 @@ class DFAL(Strategy):
         cand = np.asarray(ctx.pool.unlabeled)
         if self.subsample is not None and int(self.subsample) < cand.size:
             cand = np.sort(rng.choice(cand, size=max(k, int(self.subsample)), replace=False))
-        norms = deepfool_norms(ctx.learner.model_, np.asarray(ctx.pool.mean[cand]), max_iter=self.max_iter,
+        norms = deepfool_norms(ctx.learner.model_, np.asarray(ctx.learner_rows[cand]), max_iter=self.max_iter,
                                overshoot=self.overshoot, device=ctx.learner.device_)
         return cand[top_k(-norms, k)]

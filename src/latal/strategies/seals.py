@@ -91,7 +91,8 @@ class SEALS(Strategy):
             unlabeled=_readonly(positions[labels == -1]), n_classes=view.n_classes, class_names=view.class_names,
         )
         inner_ctx = QueryContext(pool=inner, learner=ctx.learner, encoder=ctx.encoder,
-                                 inputs=None if ctx.inputs is None else ctx.inputs[sub], timings=ctx.timings)
+                                 inputs=None if ctx.inputs is None else ctx.inputs[sub], timings=ctx.timings,
+                                 learner_mean=None if ctx.learner_mean is None else ctx.learner_mean[sub])
         return sub[self.base.select(inner_ctx, k, rng)]
 
     def __repr__(self) -> str:
