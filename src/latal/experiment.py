@@ -46,8 +46,8 @@ class ExperimentConfig:
     refine: str | None = None
     #: what the learner reads when ``refine`` is set (strategies always choose in the refined latents):
     #: "refined", the same latents; "latents", the encoder's unrefined latents; "both", one learner on each,
-    #: their class probabilities averaged (:class:`~latal.learners.views.SummedViews`). BENCHMARKS.md, "Choose in the UMAP space, learn over
-    #: the unrefined latents too"
+    #: their class probabilities averaged (:class:`~latal.learners.views.SummedViews`). BENCHMARKS.md,
+    #: "Choose in the UMAP space, learn over the unrefined latents too"
     learn_on: str = "refined"
 
     def to_dict(self) -> dict:
