@@ -368,6 +368,9 @@ def test_summed_views_fits_one_learner_per_block_and_passes_each_its_pool_block(
     seeded = SummedViews(make_learner("mlp:epochs=2"), split=2)
     assert "random_state" in seeded.get_params()  # the loop reseeds every round's fit through it
     assert seeded.clone(random_state=7).learner.random_state == 7
+    assert seeded.set_params(random_state=9).learner.random_state == 9 and seeded.get_params()["random_state"] == 9
+    with pytest.raises(ValueError, match="no parameter 'epochz'"):
+        seeded.set_params(epochz=3)
     with pytest.raises(DataError, match="more than 2 columns"):
         model.predict_proba(Z[:, :2])
     with pytest.raises(ValueError, match="split must be at least 1"):

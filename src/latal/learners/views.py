@@ -41,6 +41,13 @@ class SummedViews(Learner):
             params["random_state"] = self.learner.get_params()["random_state"]
         return params
 
+    def set_params(self, **params) -> SummedViews:
+        self.learner = params.pop("learner", self.learner)
+        self.split = int(params.pop("split", self.split))
+        if params:  # the rest (random_state) belongs to the learner it wraps
+            self.learner.set_params(**params)
+        return self
+
     def clone(self, **params) -> SummedViews:
         split = params.pop("split", self.split)
         return SummedViews(params.pop("learner", self.learner).clone(**params), split)
