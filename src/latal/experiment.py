@@ -131,12 +131,9 @@ class Prepared:
 
     def learner_latents(self, learn_on: str) -> tuple[np.ndarray | None, np.ndarray]:
         """``(pool rows or None, test rows)`` the learner reads under ``learn_on`` (None: the pool's latents)."""
-        check_learn_on(learn_on)
+        check_learn_on(learn_on, refined=self.unrefined is not None)
         if learn_on == "refined":
             return None, self.test_latent.mean
-        if self.unrefined is None:
-            raise ValueError(f"learn_on={learn_on!r} needs a refinement (refine='umap'); without one the learner "
-                             "already reads the encoder's latents, so leave learn_on at 'refined'.")
         if learn_on == "latents":
             return self.unrefined.mean, self.unrefined_test.mean
         # "both": the two side by side, each block as it is; SummedViews fits one learner on each. Kept, so
@@ -150,9 +147,13 @@ class Prepared:
 LEARN_ON = ("refined", "latents", "both")
 
 
-def check_learn_on(learn_on: str) -> None:
+def check_learn_on(learn_on: str, refined: bool) -> None:
+    """``learn_on`` is known, and names unrefined latents only where a refinement (``refined``) kept them."""
     if learn_on not in LEARN_ON:
         raise ValueError(f"unknown learn_on {learn_on!r}; choose one of {', '.join(LEARN_ON)}.")
+    if learn_on != "refined" and not refined:
+        raise ValueError(f"learn_on={learn_on!r} needs a refinement (refine='umap'); without one the learner "
+                         "already reads the encoder's latents, so leave learn_on at 'refined'.")
 
 
 def prepare(cfg: ExperimentConfig, *, progress: bool = False) -> Prepared:
@@ -189,10 +190,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, prepared: P
     initial_strategy = STRATEGIES.build(cfg.initial_strategy)
     stopping = [make_stopping(spec) for spec in cfg.stopping]
     _build(ENCODERS, cfg.encoder, cfg.device)
-    check_learn_on(cfg.learn_on)
-    if cfg.learn_on != "refined" and not cfg.refine:
-        raise ValueError(f"learn_on={cfg.learn_on!r} needs a refinement (refine='umap'); without one the learner "
-                         "already reads the encoder's latents, so leave learn_on at 'refined'.")
+    check_learn_on(cfg.learn_on, refined=bool(cfg.refine))  # before the (slow) preparation
     if prepared is None:
         prepared = prepare(cfg, progress=progress)
     ds, latent = prepared.dataset, prepared.latent
