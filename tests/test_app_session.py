@@ -234,3 +234,51 @@ def test_the_cnn_student_trains_on_the_project_images_behind_the_page(store):
         assert s.wait_idle(60)
     finally:
         s.close()
+
+
+def test_the_learner_reads_its_own_latents_while_strategies_choose_in_the_pool_latents(store):
+    """`learn_on` behind the page: with a third array the learner fits, predicts for margin sampling and the
+    stopping criterion, and is cross-validated in it; the pool latents (here noise of another width) are
+    only where strategies choose. Reading the wrong array would fail on the width or score near chance."""
+    import numpy as np
+
+    from app_helpers import blobs
+    from latal.app.session import LabelingSession, SessionSettings
+    from latal.learners import LEARNERS
+    from latal.strategies import STRATEGIES
+
+    separable, _ = blobs(store.n_items)
+    noise = np.random.default_rng(1).normal(size=(store.n_items, 2)).astype(np.float32)
+
+    def run(latents):
+        s = LabelingSession(store, latents, LEARNERS.build("logistic"), STRATEGIES.build("margin"),
+                            STRATEGIES.build("random"), stopping=[make_stopping("stabilizing")],
+                            settings=SessionSettings(batch=10, cv_folds=3, max_wait=5.0)).start()
+        try:
+            assert s.wait_idle(30)
+            for _ in range(2):
+                label_all(s, s.next_items("a", wait=10)["items"])
+            assert s.wait_idle(30) and s.error is None
+            return store.rounds()[-1]
+        finally:
+            s.close()
+
+    rec = run((noise, None, separable))
+    assert rec["n_labels"] == 20 and rec["cv_accuracy"] >= 0.9 and "stabilizing" in rec["stopping"]
+
+
+def test_the_learner_latents_must_have_a_row_per_item(store):
+    from app_helpers import blobs
+    from latal.app.session import LabelingSession, SessionSettings
+    from latal.learners import LEARNERS
+    from latal.strategies import STRATEGIES
+
+    mean, _ = blobs(store.n_items)
+    s = LabelingSession(store, (mean, None, mean[:5]), LEARNERS.build("logistic"), STRATEGIES.build("margin"),
+                        STRATEGIES.build("random"), settings=SessionSettings(batch=10)).start()
+    try:
+        s.wait_idle(10)
+        assert "the learner's latents have 5 rows" in s.progress()["error"]
+        assert s.next_items("a")["items"]  # the random first batch is still there to label
+    finally:
+        s.close()

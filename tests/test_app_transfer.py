@@ -125,3 +125,44 @@ def test_image_folder_project(tmp_path, capsys):
         from latal.app.project import LabelSettings, open_or_create
 
         open_or_create(LabelSettings(db=str(db)))
+
+
+def test_cli_label_takes_a_preset_and_learn_on(tmp_path, capsys):
+    db = tmp_path / "p.sqlite"
+    assert main(["label", "--db", str(db), "--init-only", "--preset", "label-efficient", "--encoder", "pca"]) == 0
+    cfg = ProjectStore.open(db).config
+    assert (cfg["encoder"], cfg["refine"], cfg["learner"], cfg["learn_on"], cfg["initial_strategy"]) == \
+        ("pca", "umap", "poisson", "both", "maxherding")  # the option given wins over the preset's
+    # a setting that cannot work creates no project, and changes nothing on resume
+    bad = tmp_path / "bad.sqlite"
+    assert main(["label", "--db", str(bad), "--init-only", "--learn-on", "latents"]) == 2
+    assert "needs a refinement" in capsys.readouterr().err and not bad.exists()
+    assert main(["label", "--db", str(db), "--init-only", "--refine", "none-such", "--learn-on", "latents"]) == 2
+    assert "unknown latent refinement" in capsys.readouterr().err
+    assert ProjectStore.open(db).config["refine"] == "umap"
+    assert main(["label", "--db", str(tmp_path / "q.sqlite"), "--init-only", "--preset", "nope"]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
+
+
+def test_a_project_learning_on_both_fits_one_learner_per_block(tmp_path):
+    """`learn_on=both` in a project: the strategies choose in the UMAP latents, the learner is one learner on
+    them and one on the encoder's latents (as `latal run` does), and its rounds run."""
+    from latal.app.project import LabelSettings, build_session, open_or_create
+    from latal.learners.views import SummedViews
+
+    values = {"encoder": "pca:n_components=8", "refine": "umap", "learner": "label_spreading", "learn_on": "both",
+              "initial_strategy": "maxherding", "batch": 10, "cv_folds": 0}
+    store, ds, sources, _ = open_or_create(LabelSettings(db=str(tmp_path / "b.sqlite"), values=values))
+    session, _ = build_session(store, ds, sources)
+    session.start()
+    try:
+        assert session.wait_idle(120), session.progress()
+        assert session.mean.shape[1] == 10 and session.learner_mean.shape[1] == 18  # UMAP's 10, then PCA's 8
+        first = session.next_items("a")["items"]
+        for it in first:
+            session.label(it["id"], str(ds.y[it["id"]]), "ann", "a")
+        assert session.next_items("a", wait=60)["round"] == 1 and session.error is None
+        assert isinstance(session.learner, SummedViews) and session.learner.split == 10
+    finally:
+        session.close()
+        store.close()

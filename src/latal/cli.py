@@ -42,13 +42,9 @@ _LEARN_ON_TEXT = {"latents": " on the unrefined latents", "both": " on the refin
 def resolve_preset(args) -> dict:
     """Encoder, refinement, learner and strategies for ``latal run``: what the command line gives, else the
     ``--preset``'s, else the plain defaults."""
-    from latal.experiment import PRESETS
+    from latal.experiment import fill_from_preset
 
-    chosen = {k: getattr(args, k) for k in _PRESETTABLE}
-    if args.preset:
-        if args.preset not in PRESETS:
-            raise ValueError(f"unknown preset {args.preset!r}; use one of {sorted(PRESETS)}.")
-        chosen = {k: v if v is not None else PRESETS[args.preset].get(k) for k, v in chosen.items()}
+    chosen = fill_from_preset({k: getattr(args, k) for k in _PRESETTABLE}, args.preset or None)
     return {k: v if v is not None else _DEFAULTS[k] for k, v in chosen.items()}
 
 

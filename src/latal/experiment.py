@@ -85,6 +85,15 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def fill_from_preset(values: dict, preset: str | None) -> dict:
+    """``values`` with each None the named preset sets filled from it (a value given wins)."""
+    if preset is None:
+        return dict(values)
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; use one of {sorted(PRESETS)}.")
+    return {k: PRESETS[preset].get(k) if v is None else v for k, v in values.items()}
+
+
 def _build(registry, spec: str, device: str):
     if registry is ENCODERS and "+" in str(spec):
         from latal.encoders.stack import StackedEncoder, split_stack

@@ -21,8 +21,14 @@ def add_parsers(sub) -> None:
                      help="class names separated by commas (default: the dataset's own, when it has them)")
     lab.add_argument("--db", required=True, help="the project's SQLite file (created if absent, else resumed)")
     lab.add_argument("--image-size", type=int, default=None, help="side the encoder resizes --images to (32)")
+    lab.add_argument("--preset", default=None,
+                     help="named settings measured to need the fewest labels (label-efficient, label-efficient-cnn, "
+                          "label-efficient-large); the options given here win over the preset's")
     lab.add_argument("--encoder", default=None, help="encoder spec (conv_vae for images >= 16 px, else pca)")
     lab.add_argument("--refine", default=None, help="refine the latents: umap")
+    lab.add_argument("--learn-on", default=None, choices=("refined", "latents", "both"),
+                     help="with --refine: what the learner reads (refined; latents: the encoder's unrefined "
+                          "latents; both: one learner on each, averaged); strategies choose in the refined ones")
     lab.add_argument("--learner", default=None, help="learner spec (mlp)")
     lab.add_argument("--strategy", default=None, help="query strategy (margin)")
     lab.add_argument("--initial-strategy", default=None,
@@ -75,7 +81,12 @@ def cmd_label(args) -> int:
         stop = []
     values = {"encoder": args.encoder, "refine": args.refine, "learner": args.learner, "strategy": args.strategy,
               "initial_strategy": args.initial_strategy, "batch": args.batch, "budget": args.budget,
-              "seed": args.seed, "stop": stop, "retrain_every": args.retrain_every, "cv_folds": args.cv_folds}
+              "seed": args.seed, "stop": stop, "retrain_every": args.retrain_every, "cv_folds": args.cv_folds,
+              "learn_on": args.learn_on}
+    if args.preset is not None:
+        from latal.experiment import fill_from_preset
+
+        values = fill_from_preset(values, args.preset)
     settings = LabelSettings(db=args.db, images=args.images, dataset=args.dataset, data_dir=args.data_dir,
                              classes=parse_classes(args.classes) if args.classes else None,
                              image_size=args.image_size, values=values)

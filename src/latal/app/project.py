@@ -17,7 +17,7 @@ from latal.exceptions import DataError
 #: settings a resumed project takes from its database when the command line leaves them out
 TUNABLE = {"encoder": None, "refine": None, "learner": "mlp", "strategy": "margin", "initial_strategy": "random",
            "batch": 20, "budget": None, "seed": 0, "stop": ["stabilizing"], "retrain_every": None,
-           "cv_folds": 5}
+           "cv_folds": 5, "learn_on": "refined"}
 #: settings that define which items and classes a project has; they cannot change on resume
 FIXED = ("source", "classes")
 
@@ -93,6 +93,11 @@ def open_or_create(s: LabelSettings):
                                "once labels exist. Leave --classes out to resume, or start a new --db.")
         changed = {k: v for k, v in s.values.items() if v is not None and cfg.get(k) != v}
         if changed:
+            try:
+                components({**cfg, **changed})  # a bad option changes nothing
+            except BaseException:
+                store.close()
+                raise
             store.update_config(**changed)
             notes.append("changed: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
         ds, sources = load_source(cfg["source"])
@@ -117,6 +122,7 @@ def open_or_create(s: LabelSettings):
         config[key] = default if value is None else value
     if config["encoder"] is None:
         config["encoder"] = default_encoder(ds.x)
+    components(config)  # a bad option creates no project
     store = ProjectStore.create(path, sources, config)
     notes.append(f"created {path}: {store.n_items} items, classes {classes}")
     return store, ds, sources, notes
@@ -181,18 +187,21 @@ class ImageSource:
         return buf.getvalue(), "image/png"
 
 
-def build_session(store: ProjectStore, dataset, sources: list[str], *, device: str = "auto", lease_seconds=300.0,
-                  max_wait: float = 2.0, status=None):
-    """The :class:`LabelingSession` and :class:`ImageSource` of a project, built from its stored settings.
-    Bad names fail here, before the server starts; the encoder trains in the session's worker."""
-    from latal.app.session import LabelingSession, SessionSettings
+def components(cfg: dict, device: str = "auto"):
+    """``(encoder, learner, strategy, initial strategy, stopping criteria, learn_on)`` built, unfitted, from a
+    project's settings; an unknown name or a setting that cannot work raises here."""
     from latal.encoders import ENCODERS
-    from latal.experiment import _build
+    from latal.experiment import _build, check_learn_on
     from latal.learners import LEARNERS
     from latal.stopping import make_stopping
     from latal.strategies import STRATEGIES
 
-    cfg = store.config
+    learn_on = cfg.get("learn_on") or "refined"  # projects created before the setting existed
+    check_learn_on(learn_on, refined=bool(cfg.get("refine")))
+    if cfg.get("refine"):
+        from latal.encoders.refine import REFINERS
+
+        REFINERS.build(cfg["refine"])
     encoder = _build(ENCODERS, cfg["encoder"], device)
     learner = _build(LEARNERS, cfg["learner"], device)
     strategy = STRATEGIES.build(cfg["strategy"])
@@ -201,6 +210,17 @@ def build_session(store: ProjectStore, dataset, sources: list[str], *, device: s
     variational = bool(getattr(encoder, "variational", False))
     strategy.check_setup(variational=variational, learner=learner)
     initial.check_setup(variational=variational, learner=None)
+    return encoder, learner, strategy, initial, stopping, learn_on
+
+
+def build_session(store: ProjectStore, dataset, sources: list[str], *, device: str = "auto", lease_seconds=300.0,
+                  max_wait: float = 2.0, status=None):
+    """The :class:`LabelingSession` and :class:`ImageSource` of a project, built from its stored settings.
+    Bad names fail here, before the server starts; the encoder trains in the session's worker."""
+    from latal.app.session import LabelingSession, SessionSettings
+
+    cfg = store.config
+    encoder, learner, strategy, initial, stopping, learn_on = components(cfg, device)
     settings = SessionSettings(batch=int(cfg["batch"]), budget=cfg.get("budget"), retrain_every=cfg.get("retrain_every"),
                                seed=int(cfg["seed"]), cv_folds=int(cfg.get("cv_folds", 5)),
                                lease_seconds=lease_seconds, max_wait=max_wait)
@@ -224,7 +244,16 @@ def build_session(store: ProjectStore, dataset, sources: list[str], *, device: s
         session.encoder = enc.encoder
         if status is not None:
             status(f"latent space ready: {cfg['encoder']} ({'cached' if enc.cached else f'trained in {enc.seconds:.0f} s'})")
-        return latent.mean, latent.log_var
+        if learn_on == "refined":
+            return latent.mean, latent.log_var
+        if learn_on == "latents":
+            return latent.mean, latent.log_var, enc.latent.mean
+        # "both": one learner on each block, as `run_experiment` does; the split is the refinement's width,
+        # known only now (the worker calls this before its first fit)
+        from latal.learners.views import SummedViews
+
+        session.learner = SummedViews(learner, split=latent.mean.shape[1])
+        return latent.mean, latent.log_var, np.hstack([latent.mean, enc.latent.mean])
 
     session = LabelingSession(store, latents, learner, strategy, initial, stopping=stopping, settings=settings,
                               inputs=dataset.x)

@@ -16,6 +16,7 @@ life, and the item goes back to the queue.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -78,7 +79,10 @@ class LabelingSession:
     ----------
     store : ProjectStore
     latents : callable returning ``(mean, log_var)`` arrays for every item, run by the worker (so an
-        encoder can train while the first, random batch is labeled), or the tuple itself
+        encoder can train while the first, random batch is labeled), or the tuple itself; a third array
+        ``learner_mean`` (one row per item) gives the learner its own representation: the strategies
+        choose in ``mean``, the learner fits, predicts and is cross-validated in ``learner_mean``
+        (``learn_on`` of :class:`~latal.experiment.ExperimentConfig`)
     learner, strategy, initial_strategy : a Learner and two Strategies (the initial one needs no labels)
     stopping : stopping criteria, updated after each retrain; the page reports when one fires
     settings : SessionSettings
@@ -100,7 +104,7 @@ class LabelingSession:
         self.classes = store.classes
         self.class_index = {c: i for i, c in enumerate(self.classes)}
         self._latents = latents
-        self.mean = self.log_var = None
+        self.mean = self.log_var = self.learner_mean = None
         self._clock = clock
         self._cond = threading.Condition(threading.RLock())
         self.state = store.state()
@@ -159,9 +163,13 @@ class LabelingSession:
     def _work(self) -> None:
         try:
             latents = self._latents() if callable(self._latents) else self._latents
-            mean, log_var = latents
+            mean, log_var, *rest = latents
             if np.shape(mean)[0] != self.store.n_items:
                 raise LatalError(f"the latents have {np.shape(mean)[0]} rows for {self.store.n_items} items.")
+            learner_mean = rest[0] if rest else None
+            if learner_mean is not None and np.shape(learner_mean)[0] != self.store.n_items:
+                raise LatalError(f"the learner's latents have {np.shape(learner_mean)[0]} rows for "
+                                 f"{self.store.n_items} items.")
         except Exception as exc:  # shown on the page; labeling the first batch still works
             log.error("preparing the latent space failed:\n%s", traceback.format_exc())
             with self._cond:
@@ -169,9 +177,12 @@ class LabelingSession:
                 self.status = "error"
                 self._cond.notify_all()
             return
-        self._warm_up(np.asarray(mean, dtype=np.float32))
+        if learner_mean is not None:
+            learner_mean = _readonly(np.asarray(learner_mean, dtype=np.float32))
+        self._warm_up(np.asarray(mean, dtype=np.float32) if learner_mean is None else learner_mean)
         with self._cond:
             self.mean = np.asarray(mean, dtype=np.float32)
+            self.learner_mean = learner_mean
             self.log_var = None if log_var is None else np.asarray(log_var, dtype=np.float32)
             self.status = "idle"
             if self.round < 0:
@@ -240,7 +251,8 @@ class LabelingSession:
         k = min(int(k), int(view.unlabeled.size))
         if k <= 0:
             return []
-        ctx = QueryContext(pool=view, learner=fitted, encoder=self.encoder, inputs=self.inputs, cache=self._cache)
+        ctx = QueryContext(pool=view, learner=fitted, encoder=self.encoder, inputs=self.inputs, cache=self._cache,
+                           learner_mean=self.learner_mean)
         chosen = np.asarray(strategy.select(ctx, k, rng), dtype=np.int64)
         allowed = np.zeros(view.n, dtype=bool)
         allowed[view.unlabeled] = True
@@ -282,7 +294,7 @@ class LabelingSession:
             stop_rng = np.random.default_rng([s.seed, 7919])
             fired = {}
             for name, criterion in zip(self.stop_names, self.stopping):
-                hit = bool(criterion.update(view, fitted, stop_rng))
+                hit = bool(criterion.update(self._learner_view(view), fitted, stop_rng))
                 fired[name] = {"fired": hit, "value": getattr(criterion, "last_value_", None)}
                 if hit:
                     with self._cond:
@@ -294,8 +306,15 @@ class LabelingSession:
         if extra:
             self.store.update_round(round_, **extra)
 
+    def _learner_view(self, view: PoolView) -> PoolView:
+        """``view`` as the learner reads it: its own latents when it has them."""
+        if self.learner_mean is None:
+            return view
+        return dataclasses.replace(view, mean=self.learner_mean, log_var=None)
+
     def _fit(self, view: PoolView, seed: int):
         params = {"random_state": seed % (2**31)} if "random_state" in self.learner.get_params() else {}
+        view = self._learner_view(view)
         extra = fit_extras(self.learner, view, self.inputs)
         Z, y = view.mean[view.labeled], view.labels[view.labeled]
         return self.learner.clone(**params).fit(Z, y, n_classes=view.n_classes, **extra)
@@ -318,6 +337,7 @@ class LabelingSession:
         rows = view.labeled[kept[y]]
         yk = view.labels[rows]
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.settings.seed)
+        rows_of_learner = self._learner_view(view).mean
         scores = []
         for k, (tr, te) in enumerate(splitter.split(rows, yk)):
             if self._superseded():
@@ -327,7 +347,7 @@ class LabelingSession:
             sub = PoolView(view.mean, view.log_var, _readonly(labels), _readonly(rows[tr]),
                            _readonly(np.flatnonzero(labels == -1)), view.n_classes, view.class_names)
             model = self._fit(sub, self.settings.seed * 31 + k)
-            scores.append(float(np.mean(np.asarray(model.predict(view.mean[rows[te]])) == yk[te])))
+            scores.append(float(np.mean(np.asarray(model.predict(rows_of_learner[rows[te]])) == yk[te])))
         return {"cv_accuracy": float(np.mean(scores)), "cv_std": float(np.std(scores)), "cv_folds": folds,
                 "cv_labels": int(rows.size)}
 
