@@ -55,6 +55,10 @@ CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label s
            "MaxHerding + Poisson": ("maxherding", "poisson"),
            "MaxHerding + Poisson on the unrefined latents": ("maxherding", "poisson", 1.0, "margin", "latents"),
            "MaxHerding + Poisson on both": ("maxherding", "poisson", 1.0, "margin", "both"),
+           "MaxHerding, scale 1.4 + Poisson on the unrefined latents": ("maxherding:scale=1.4", "poisson", 1.0, "margin", "latents"),
+           # the student taught by the graph over the unrefined latents (its own input stays the images)
+           "MaxHerding + CNN student on the unrefined latents": ("maxherding", "cnn_student:teacher=label_spreading,targets=soft",
+                                                                 1.0, "margin", "latents"),
            # half the budget by ProbCover, then one label at a time by the graph learner's uncertainty
            # (the labels seen so far steer the rest): (initial strategy, learner, first labels, strategy)
            "ProbCover half, then entropy one at a time + label spreading": ("probcover", "label_spreading", 0.5, "entropy"),
@@ -95,6 +99,40 @@ def pool_builds(results: dict) -> list:
             for key, runs in groups.items() if len(runs) > 1]
 
 
+def pooled_rows(pooled) -> list:
+    return [[f"{group}, over {len(means)} builds", cname,
+             f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1):.2f} (builds' means ± {100 * np.std(means, ddof=1):.2f})",
+             "", ""] for (group, cname), acc, means in pooled]
+
+
+HEADER = ["space", "selection + learner", "test % at {} labels", "fit s", "classes covered"]
+
+
+def merge(args) -> int:
+    """The table of several runs' JSON files side by side, and their builds pooled."""
+    import json
+
+    results, budgets = {}, set()
+    for path in args.merge:
+        run = json.loads(Path(path).read_text())
+        budgets.add(run["args"]["budget"])
+        for sname, configs in run["results"].items():
+            results.setdefault(sname, {}).update(configs)
+    if len(budgets) != 1:
+        raise SystemExit(f"--merge: the runs have different budgets {sorted(budgets)}; pool runs of one budget.")
+    rows = [[sname, cname, f"{100 * np.mean(r['acc']):.2f} ± {100 * np.std(r['acc'], ddof=1 if len(r['acc']) > 1 else 0):.2f}",
+             f"{np.mean(r['fit_seconds']):.1f}", f"{np.mean(r['classes_covered']):.1f}"]
+            for sname, configs in results.items() for cname, r in configs.items()]
+    pooled = pool_builds(results)
+    rows += pooled_rows(pooled)
+    if args.out:
+        write_json(args.out, "combined_space", args, results=results,
+                   over_builds=[{"space": g, "config": c, "acc": a, "build_means": m} for (g, c), a, m in pooled])
+    budget = budgets.pop()
+    print(markdown_table([h.format(budget) for h in HEADER], rows))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=None)
@@ -107,7 +145,11 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=int, default=10)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--out", default=None)
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                    help="run nothing: pool the results of earlier runs (say one build per process) into one table")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args)
     base = dict(dataset=args.dataset, data_dir=args.data_dir)
     encoders = {s: space_encoders(s.removesuffix("+umap"), args.simclr) for s in args.spaces}
     parts = {e: prepare(ExperimentConfig(**base, encoder=e), progress=True)
@@ -138,14 +180,11 @@ def main(argv=None) -> int:
                          f"{np.mean(fit):.1f}", f"{np.mean(covered):.1f}"])
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
     pooled = pool_builds(results)
-    for (group, cname), acc, means in pooled:
-        rows.append([f"{group}, over {len(means)} builds", cname,
-                     f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1):.2f} (builds' means ± {100 * np.std(means, ddof=1):.2f})",
-                     "", ""])
+    rows += pooled_rows(pooled)
     write_json(args.out or f"benchmarks/results/combined_space_{args.dataset}_{args.budget}.json", "combined_space",
                args, results=results,
                over_builds=[{"space": g, "config": c, "acc": a, "build_means": m} for (g, c), a, m in pooled])
-    print(markdown_table(["space", "selection + learner", f"test % at {args.budget} labels", "fit s", "classes covered"], rows))
+    print(markdown_table([h.format(args.budget) for h in HEADER], rows))
     return 0
 
 
