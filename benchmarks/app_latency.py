@@ -5,7 +5,9 @@ batch being on screen (``shown``) and to all its images being decoded (``images`
 is random (shown while the encoder loads); each of the --batches transitions after it is counted.
 
 Each encoder runs in the same session: the conv VAE latents (30-d, cached) and, as the baseline, the
-raw pixels (784-d, the ``identity`` encoder), so the ratio shows what latent space buys.
+raw pixels (784-d, the ``identity`` encoder), so the ratio shows what latent space buys. With ``--preset``
+the page runs that preset's pipeline (say ``label-efficient``: MaxHerding batches, Poisson learning over
+the UMAP and the unrefined latents).
 
     python benchmarks/app_latency.py --data-dir ../shared/datasets --batches 10 --screenshot docs/labeling-app.png
 """
@@ -33,7 +35,8 @@ def run_encoder(browser, encoder: str, args, truth, screenshot: str | None) -> d
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         server = LabelServer("--dataset", "mnist", "--data-dir", args.data_dir, "--db", f"{tmp}/mnist.sqlite",
-                             "--encoder", encoder, "--batch", str(args.batch), "--strategy", args.strategy,
+                             "--encoder", encoder, "--batch", str(args.batch),
+                             *(["--preset", args.preset] if args.preset else ["--strategy", args.strategy]),
                              ready_timeout=3600)
         ready = time.perf_counter() - t0
         try:
@@ -79,6 +82,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--encoders", nargs="+", default=["conv_vae", "identity"])
     ap.add_argument("--strategy", default="margin")
+    ap.add_argument("--preset", default=None,
+                    help="a `latal label --preset` (its strategies and learner instead of --strategy's margin)")
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--pace", type=float, default=0.3, help="seconds between two key presses (a fast person)")
