@@ -94,7 +94,7 @@ def open_or_create(s: LabelSettings):
         changed = {k: v for k, v in s.values.items() if v is not None and cfg.get(k) != v}
         if changed:
             try:
-                components({**cfg, **changed})  # a bad option changes nothing
+                components({**cfg, **changed}, n_items=store.n_items)  # a bad option changes nothing
             except BaseException:
                 store.close()
                 raise
@@ -122,7 +122,7 @@ def open_or_create(s: LabelSettings):
         config[key] = default if value is None else value
     if config["encoder"] is None:
         config["encoder"] = default_encoder(ds.x)
-    components(config)  # a bad option creates no project
+    components(config, n_items=len(sources))  # a bad option creates no project
     store = ProjectStore.create(path, sources, config)
     notes.append(f"created {path}: {store.n_items} items, classes {classes}")
     return store, ds, sources, notes
@@ -187,15 +187,21 @@ class ImageSource:
         return buf.getvalue(), "image/png"
 
 
-def components(cfg: dict, device: str = "auto"):
+def components(cfg: dict, device: str = "auto", n_items: int | None = None):
     """``(encoder, learner, strategy, initial strategy, stopping criteria, learn_on)`` built, unfitted, from a
-    project's settings; an unknown name or a setting that cannot work raises here."""
+    project's settings; an unknown name or a setting that cannot work (a budget above the ``n_items`` items)
+    raises here."""
     from latal.encoders import ENCODERS
     from latal.experiment import _build, check_learn_on
     from latal.learners import LEARNERS
     from latal.stopping import make_stopping
     from latal.strategies import STRATEGIES
 
+    budget = cfg.get("budget")
+    if budget is not None and n_items is not None and budget > n_items:
+        from latal.exceptions import BudgetExceedsPoolError
+
+        raise BudgetExceedsPoolError(f"--budget {budget} is larger than the {n_items} items of the project; lower it.")
     learn_on = cfg.get("learn_on") or "refined"  # projects created before the setting existed
     check_learn_on(learn_on, refined=bool(cfg.get("refine")))
     if cfg.get("refine"):
@@ -220,15 +226,10 @@ def build_session(store: ProjectStore, dataset, sources: list[str], *, device: s
     from latal.app.session import LabelingSession, SessionSettings
 
     cfg = store.config
-    encoder, learner, strategy, initial, stopping, learn_on = components(cfg, device)
+    encoder, learner, strategy, initial, stopping, learn_on = components(cfg, device, n_items=store.n_items)
     settings = SessionSettings(batch=int(cfg["batch"]), budget=cfg.get("budget"), retrain_every=cfg.get("retrain_every"),
                                seed=int(cfg["seed"]), cv_folds=int(cfg.get("cv_folds", 5)),
                                lease_seconds=lease_seconds, max_wait=max_wait)
-    if settings.budget is not None and settings.budget > store.n_items:
-        from latal.exceptions import BudgetExceedsPoolError
-
-        raise BudgetExceedsPoolError(f"--budget {settings.budget} is larger than the {store.n_items} items of the "
-                                     "project; lower it.")
 
     def latents():
         from latal.encoders.cache import fit_encode
