@@ -141,19 +141,39 @@ class Prepared:
     def learner_latents(self, learn_on: str) -> tuple[np.ndarray | None, np.ndarray]:
         """``(pool rows or None, test rows)`` the learner reads under ``learn_on`` (None: the pool's latents)."""
         check_learn_on(learn_on, refined=self.unrefined is not None)
-        if learn_on == "refined":
-            return None, self.test_latent.mean
-        if learn_on == "latents":
-            return self.unrefined.mean, self.unrefined_test.mean
-        # "both": the two side by side, each block as it is; SummedViews fits one learner on each. Kept, so
-        # that runs sharing this Prepared share the learners' cached neighbour graphs too
-        if self._both is None:
-            self._both = (np.hstack([self.latent.mean, self.unrefined.mean]),
-                          np.hstack([self.test_latent.mean, self.unrefined_test.mean]))
-        return self._both
+        if learn_on == "both" and self._both is not None:
+            return self._both
+        unrefined = (None, None) if self.unrefined is None else (self.unrefined.mean, self.unrefined_test.mean)
+        pool = learner_rows(learn_on, self.latent.mean, unrefined[0])
+        test = learner_rows(learn_on, self.test_latent.mean, unrefined[1])
+        rows = (pool, self.test_latent.mean if test is None else test)
+        if learn_on == "both":  # kept, so that runs sharing this Prepared share the learners' cached graphs too
+            self._both = rows
+        return rows
 
 
 LEARN_ON = ("refined", "latents", "both")
+
+
+def learner_rows(learn_on: str, refined: np.ndarray, unrefined: np.ndarray | None) -> np.ndarray | None:
+    """The rows the learner reads under ``learn_on``, from the refined and the unrefined latents of the same
+    items: None for "refined" (the refined rows themselves), the unrefined rows for "latents", and for "both"
+    the two side by side, refined first (what :func:`learner_for` splits)."""
+    if learn_on == "refined":
+        return None
+    if learn_on == "latents":
+        return unrefined
+    return np.hstack([refined, unrefined])
+
+
+def learner_for(learner, learn_on: str, split: int):
+    """``learner`` as it reads :func:`learner_rows`: under "both", one fit per block
+    (:class:`~latal.learners.views.SummedViews`, the first ``split`` columns the refined latents)."""
+    if learn_on != "both":
+        return learner
+    from latal.learners.views import SummedViews
+
+    return SummedViews(learner, split=split)
 
 
 def check_learn_on(learn_on: str, refined: bool) -> None:
@@ -207,10 +227,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, prepared: P
 
     pool = Pool(latent.mean, ds.class_names, latent.log_var)
     learner_space, test_rows = prepared.learner_latents(cfg.learn_on)
-    if cfg.learn_on == "both":
-        from latal.learners.views import SummedViews
-
-        learner = SummedViews(learner, split=latent.mean.shape[1])
+    learner = learner_for(learner, cfg.learn_on, split=latent.mean.shape[1])
     history = run_active_learning(
         pool, learner, strategy, SimulatedOracle(ds.y),
         initial=cfg.initial, batch=cfg.batch, rounds=cfg.rounds, test=(test_rows, ds.y_test, ds.x_test),

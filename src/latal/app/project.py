@@ -224,6 +224,7 @@ def build_session(store: ProjectStore, dataset, sources: list[str], *, device: s
     """The :class:`LabelingSession` and :class:`ImageSource` of a project, built from its stored settings.
     Bad names fail here, before the server starts; the encoder trains in the session's worker."""
     from latal.app.session import LabelingSession, SessionSettings
+    from latal.experiment import learner_for, learner_rows
 
     cfg = store.config
     encoder, learner, strategy, initial, stopping, learn_on = components(cfg, device, n_items=store.n_items)
@@ -245,16 +246,11 @@ def build_session(store: ProjectStore, dataset, sources: list[str], *, device: s
         session.encoder = enc.encoder
         if status is not None:
             status(f"latent space ready: {cfg['encoder']} ({'cached' if enc.cached else f'trained in {enc.seconds:.0f} s'})")
-        if learn_on == "refined":
-            return latent.mean, latent.log_var
-        if learn_on == "latents":
-            return latent.mean, latent.log_var, enc.latent.mean
-        # "both": one learner on each block, as `run_experiment` does; the split is the refinement's width,
-        # known only now (the worker calls this before its first fit)
-        from latal.learners.views import SummedViews
-
-        session.learner = SummedViews(learner, split=latent.mean.shape[1])
-        return latent.mean, latent.log_var, np.hstack([latent.mean, enc.latent.mean])
+        rows = learner_rows(learn_on, latent.mean, enc.latent.mean)
+        # as `run_experiment` does; under "both" the split is the refinement's width, known only now (the
+        # worker calls this before its first fit)
+        session.learner = learner_for(learner, learn_on, split=latent.mean.shape[1])
+        return (latent.mean, latent.log_var) if rows is None else (latent.mean, latent.log_var, rows)
 
     session = LabelingSession(store, latents, learner, strategy, initial, stopping=stopping, settings=settings,
                               inputs=dataset.x)
