@@ -105,6 +105,12 @@ def pooled_rows(pooled) -> list:
              "", ""] for (group, cname), acc, means in pooled]
 
 
+def result_row(space: str, cname: str, res: dict) -> list:
+    acc = res["acc"]
+    return [space, cname, f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1 if len(acc) > 1 else 0):.2f}",
+            f"{np.mean(res['fit_seconds']):.1f}", f"{np.mean(res['classes_covered']):.1f}"]
+
+
 HEADER = ["space", "selection + learner", "test % at {} labels", "fit s", "classes covered"]
 
 
@@ -120,9 +126,7 @@ def merge(args) -> int:
             results.setdefault(sname, {}).update(configs)
     if len(budgets) != 1:
         raise SystemExit(f"--merge: the runs have different budgets {sorted(budgets)}; pool runs of one budget.")
-    rows = [[sname, cname, f"{100 * np.mean(r['acc']):.2f} ± {100 * np.std(r['acc'], ddof=1 if len(r['acc']) > 1 else 0):.2f}",
-             f"{np.mean(r['fit_seconds']):.1f}", f"{np.mean(r['classes_covered']):.1f}"]
-            for sname, configs in results.items() for cname, r in configs.items()]
+    rows = [result_row(sname, cname, r) for sname, configs in results.items() for cname, r in configs.items()]
     pooled = pool_builds(results)
     rows += pooled_rows(pooled)
     if args.out:
@@ -176,8 +180,8 @@ def main(argv=None) -> int:
                 covered.append(len(set(prepared.dataset.y[labeled].tolist())))  # classes the labels cover
             results.setdefault(sname, {})[cname] = {"acc": acc, "fit_seconds": fit, "space_seconds": build,
                                                     "classes_covered": covered}
-            rows.append([space_label(sname.removesuffix("+umap"), args.simclr) + (" + UMAP" if umap else ""), cname, f"{100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1 if len(acc) > 1 else 0):.2f}",
-                         f"{np.mean(fit):.1f}", f"{np.mean(covered):.1f}"])
+            label = space_label(sname.removesuffix("+umap"), args.simclr) + (" + UMAP" if umap else "")
+            rows.append(result_row(label, cname, results[sname][cname]))
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
     pooled = pool_builds(results)
     rows += pooled_rows(pooled)
