@@ -7,6 +7,7 @@ configurations under their own names (``*_thesis``, ``*_paper``).
 from latal.encoders.autoencoder import ConvAE
 from latal.encoders.base import Encoder, Latent, NotFittedError
 from latal.encoders.contrastive import SimCLREncoder
+from latal.encoders.hog import HOGEncoder
 from latal.encoders.simple import IdentityEncoder, PCAEncoder
 from latal.encoders.stack import StackedEncoder, split_stack
 from latal.encoders.vae import ConvVAE, ConvVAE000, DenseVAE
@@ -14,6 +15,7 @@ from latal.registry import Registry, parse_spec
 
 ENCODERS: Registry = Registry("encoder")
 ENCODERS.register("identity", IdentityEncoder, "flattened pixels scaled to [0, 1] (pixel-space baseline)")
+ENCODERS.register("hog", HOGEncoder, "histograms of oriented gradients (Dalal-Triggs; 4x4 cells, 9 bins, 2x2 blocks, L2-Hys), training-free")
 ENCODERS.register("pca", PCAEncoder, "principal components of the pixels (scikit-learn PCA, 50 by default)")
 ENCODERS.register("dense_vae", DenseVAE, "dense VAE 512-256, latent 30, Adam, up to 30 epochs (fast)")
 ENCODERS.register("dense_vae_thesis", DenseVAE, "thesis dense VAE: 512-256, latent 30, RMSprop, 64 epochs",
@@ -47,5 +49,5 @@ def make_encoder(spec: str, **overrides) -> Encoder:
     return StackedEncoder(parts)
 
 
-__all__ = ["ENCODERS", "ConvAE", "ConvVAE", "ConvVAE000", "DenseVAE", "Encoder", "IdentityEncoder", "Latent",
+__all__ = ["ENCODERS", "ConvAE", "ConvVAE", "ConvVAE000", "DenseVAE", "Encoder", "HOGEncoder", "IdentityEncoder", "Latent",
            "NotFittedError", "PCAEncoder", "SimCLREncoder", "StackedEncoder", "make_encoder"]
