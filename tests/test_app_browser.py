@@ -61,6 +61,7 @@ def test_label_a_batch_with_the_keyboard_undo_crash_and_resume(browser, tmp_path
         page.wait_for_selector("#grid .card img")
         first = batch_ids(page)
         assert len(first) == 12 and page.evaluate("document.body.dataset.round") == "0"
+        assert page.inner_text("#pipeline") == "random, then margin, in pca; learner mlp"
         keys = "0123456789"
         # a whole batch, by keyboard only
         for i in range(len(first)):

@@ -147,7 +147,8 @@ def test_cli_label_takes_a_preset_and_learn_on(tmp_path, capsys):
 def test_a_project_learning_on_both_fits_one_learner_per_block(tmp_path):
     """`learn_on=both` in a project: the strategies choose in the UMAP latents, the learner is one learner on
     them and one on the encoder's latents (as `latal run` does), and its rounds run."""
-    from latal.app.project import LabelSettings, build_session, open_or_create
+    from latal.app.project import ImageSource, LabelSettings, build_session, open_or_create
+    from latal.app.server import create_app
     from latal.learners.views import SummedViews
 
     values = {"encoder": "pca:n_components=8", "refine": "umap", "learner": "label_spreading", "learn_on": "both",
@@ -163,6 +164,12 @@ def test_a_project_learning_on_both_fits_one_learner_per_block(tmp_path):
             session.label(it["id"], str(ds.y[it["id"]]), "ann", "a")
         assert session.next_items("a", wait=60)["round"] == 1 and session.error is None
         assert isinstance(session.learner, SummedViews) and session.learner.split == 10
+        app = create_app(session, ImageSource(ds, sources, store.config["source"]))
+        app.testing = True
+        proj = app.test_client().get("/api/project").get_json()  # the page says how items are chosen and learned
+        assert (proj["refine"], proj["learn_on"], proj["initial_strategy"]) == ("umap", "both", "maxherding")
+        assert proj["pipeline"] == ("maxherding, then margin, in umap of pca:n_components=8; "
+                                    "learner label_spreading over both spaces")
     finally:
         session.close()
         store.close()

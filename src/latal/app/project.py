@@ -22,6 +22,18 @@ TUNABLE = {"encoder": None, "refine": None, "learner": "mlp", "strategy": "margi
 FIXED = ("source", "classes")
 
 
+_LEARN_ON_WORDS = {"refined": "", "latents": " over the encoder's latents", "both": " over both spaces"}
+
+
+def describe_pipeline(cfg: dict) -> str:
+    """One line for the page: where the items are chosen and how the learner reads them, e.g.
+    ``maxherding, then maxherding, in umap of conv_vae; learner poisson over both spaces``."""
+    space = f"{cfg['refine']} of {cfg.get('encoder')}" if cfg.get("refine") else str(cfg.get("encoder"))
+    learn_on = cfg.get("learn_on") or "refined"
+    return (f"{cfg.get('initial_strategy')}, then {cfg.get('strategy')}, in {space}; "
+            f"learner {cfg.get('learner')}{_LEARN_ON_WORDS.get(learn_on, f' on {learn_on}')}")
+
+
 @dataclass
 class LabelSettings:
     """What ``latal label`` was asked for; None means "the project's stored value, else the default"."""

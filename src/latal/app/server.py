@@ -3,7 +3,7 @@
 Routes (every ``/api`` answer is JSON; errors are ``{"error": message}`` with a 4xx status):
 
 - ``GET  /``                            the page (``static/index.html``)
-- ``GET  /api/project``                 classes with their keyboard shortcuts, batch size, budget
+- ``GET  /api/project``                 classes with their keyboard shortcuts, batch size, budget, the pipeline
 - ``GET  /api/next?client=C&n=N&wait=S`` lease the next items to client C
 - ``POST /api/label``  ``{"item", "label", "annotator", "client"}``
 - ``POST /api/skip``   ``{"item", "annotator", "client"}``
@@ -30,6 +30,7 @@ from importlib import resources
 
 from flask import Flask, Response, jsonify, request
 
+from latal.app.project import describe_pipeline
 from latal.app.session import Conflict, LabelingSession
 from latal.app.store import UnknownItemError, check_annotator
 from latal.exceptions import LabelError, LatalError
@@ -165,6 +166,8 @@ def create_app(session: LabelingSession, images, *, token: str | None = None, ho
         return jsonify(title=title or store.path.stem, classes=[{"name": c, "key": keys[c]} for c in classes],
                        batch=session.settings.batch, budget=session.budget, items=store.n_items,
                        strategy=cfg.get("strategy"), encoder=cfg.get("encoder"), learner=cfg.get("learner"),
+                       initial_strategy=cfg.get("initial_strategy"), refine=cfg.get("refine"),
+                       learn_on=cfg.get("learn_on") or "refined", pipeline=describe_pipeline(cfg),
                        retrain_every=cfg.get("retrain_every"))
 
     @app.get("/api/next")
