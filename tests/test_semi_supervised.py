@@ -393,18 +393,27 @@ def test_maxherding_top_and_gains_match_the_plain_numpy_they_replace():
     assert np.allclose(_coverage_gains(K, cover[:300], block=64), np.maximum(K - cover[:300], 0).sum(axis=1), rtol=1e-5)
 
 
-def test_maxherding_keeps_its_kernel_matrix_between_rounds_but_not_in_copies():
-    import copy
-    import pickle
+def test_maxherding_writes_every_selection_into_one_kept_kernel_matrix():
+    import threading
+
+    import latal.strategies.typical as typical
 
     z, y = _blobs(n_per=50)
     pool = Pool(z, [str(i) for i in range(6)])
-    s = MaxHerding()
-    first = s.select(QueryContext(pool=pool.view()), 4, 0)
-    buf = s._buffer
+    typical.free_kernel_scratch()
+    first = MaxHerding().select(QueryContext(pool=pool.view()), 4, 0)
+    kept = typical._SCRATCH["K"]
+    assert kept.shape == (300, 300)
     pool.add_labels(first, y[first])
-    s.select(QueryContext(pool=pool.view()), 4, 1)
-    assert s._buffer is buf and buf.shape == (300, 300)  # the next round writes into the same pages
-    for clone in (copy.deepcopy(s), pickle.loads(pickle.dumps(s))):
-        assert "_buffer" not in clone.__dict__ and repr(clone) == repr(s)
-        assert np.array_equal(clone.select(QueryContext(pool=pool.view()), 4, 1), s.select(QueryContext(pool=pool.view()), 4, 1))
+    again = MaxHerding(scale=1.2).select(QueryContext(pool=pool.view()), 4, 1)  # another instance, the same matrix
+    assert typical._SCRATCH["K"] is kept and not set(first) & set(again)
+    # while one thread holds it, a selection elsewhere gets its own matrix and the same answer
+    with typical.kernel_scratch(300) as held:
+        assert held is kept
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("p", MaxHerding(scale=1.2).select(QueryContext(pool=pool.view()), 4, 1)))
+        t.start()
+        t.join()
+    assert np.array_equal(out["p"], again)
+    typical.free_kernel_scratch()
+    assert "K" not in typical._SCRATCH

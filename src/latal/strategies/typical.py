@@ -5,6 +5,9 @@ present they go on covering what the labels do not."""
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import numpy as np
 
 from latal._memo import cached_by_array
@@ -14,6 +17,37 @@ from latal.strategies.base import QueryContext, Strategy
 _BALLS: dict = {}
 #: ProbCover's radius of recent pools (also MaxHerding's default bandwidth), keyed by the latent matrix
 _RADII: dict = {}
+#: MaxHerding's kernel matrix, kept for the next selection of any MaxHerding in this process (see kernel_scratch)
+_SCRATCH: dict = {}
+_SCRATCH_LOCK = threading.Lock()
+
+
+@contextmanager
+def kernel_scratch(m: int):
+    """An (m, m) float32 matrix to write a kernel into, the same one selection after selection.
+
+    A fresh 1.6 GB matrix (MaxHerding's default sample of 20,000) costs more in page faults than the kernel
+    itself: writing the kernel took 5.8 s into new pages and 1.5 s into used ones on one core (BENCHMARKS.md,
+    "The labeling app"). So one matrix per process is kept between rounds and shared by every MaxHerding
+    (the presets' initial strategy and strategy are two); :func:`free_kernel_scratch` gives it back. A
+    selection running while another thread holds it gets a matrix of its own."""
+    if not _SCRATCH_LOCK.acquire(blocking=False):
+        yield np.empty((m, m), dtype=np.float32)
+        return
+    try:
+        buf = _SCRATCH.get("K")
+        if buf is None or buf.shape != (m, m):
+            _SCRATCH.pop("K", None)
+            buf = _SCRATCH["K"] = np.empty((m, m), dtype=np.float32)
+        yield buf
+    finally:
+        _SCRATCH_LOCK.release()
+
+
+def free_kernel_scratch() -> None:
+    """Drop the kept kernel matrix (1.6 GB after a selection over 20,000 sampled items)."""
+    with _SCRATCH_LOCK:
+        _SCRATCH.pop("K", None)
 
 
 def _kmeans(z: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -238,18 +272,6 @@ class MaxHerding(Strategy):
             return self.bandwidth
         return self.scale * pool_radius(ctx.pool, self.purity, self.random_state)
 
-    def _kernel_buffer(self, m: int) -> np.ndarray:
-        """An (m, m) float32 matrix kept between rounds. A fresh 1.6 GB matrix costs more in page faults
-        (the kernel wrote into new pages at 5.8 s against 1.5 s into used ones, one core) than the kernel."""
-        buf = self.__dict__.get("_buffer")
-        if buf is None or buf.shape != (m, m):
-            self.__dict__.pop("_buffer", None)
-            buf = self.__dict__["_buffer"] = np.empty((m, m), dtype=np.float32)
-        return buf
-
-    def __getstate__(self) -> dict:  # a copy or pickle of the strategy leaves the scratch matrix behind
-        return {k: v for k, v in self.__dict__.items() if k != "_buffer"}
-
     def _select(self, ctx: QueryContext, k: int, rng: np.random.Generator) -> np.ndarray:
         view = ctx.pool
         s = self.kernel_bandwidth(ctx)
@@ -258,7 +280,11 @@ class MaxHerding(Strategy):
         n = view.n
         sample = np.sort(rng.choice(n, size=self.max_points, replace=False)) if n > self.max_points else np.arange(n)
         z = np.asarray(view.mean[sample], dtype=np.float32)
-        K = self._kernel_buffer(z.shape[0])
+        with kernel_scratch(z.shape[0]) as K:
+            return self._greedy(view, sample, z, K, s, k, rng)
+
+    def _greedy(self, view, sample: np.ndarray, z: np.ndarray, K: np.ndarray, s: float, k: int,
+                rng: np.random.Generator) -> np.ndarray:
         for i in range(0, z.shape[0], 2048):  # in blocks: no second sample-squared temporary
             _gaussian(z[i : i + 2048], z, s, out=K[i : i + 2048])
         cover = np.zeros(sample.size, dtype=np.float32)
