@@ -62,8 +62,8 @@ def main(argv=None) -> int:
         z = np.asarray(prep.latent.mean if space == "umap" else prep.unrefined.mean, dtype=np.float32)
         placements[f"typical in {space}"] = [np.array([int(np.flatnonzero(y == c)[np.argmax(typicality(z[y == c], 20))])
                                                        for c in classes])]
-    placements["random"] = [np.array([int(np.random.default_rng(s).choice(np.flatnonzero(y == c))) for c in classes])
-                            for s in range(args.draws)]
+    rngs = [np.random.default_rng(s) for s in range(args.draws)]  # one generator per draw, across its classes
+    placements["random"] = [np.array([int(r.choice(np.flatnonzero(y == c))) for c in classes]) for r in rngs]
     rows, results = [], []
     for name, draws in placements.items():
         for learn_on in ("refined", "latents"):
