@@ -51,6 +51,7 @@ CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label s
            # the kernel's bandwidth: `scale` times ProbCover's purity radius (1.0, the default, above)
            **{f"MaxHerding, scale {s} + label spreading": (f"maxherding:scale={s}", "label_spreading")
               for s in (0.5, 0.7, 1.4, 2.0)},
+           **{f"MaxHerding, scale {s} + Poisson": (f"maxherding:scale={s}", "poisson") for s in (0.5, 0.7, 1.4, 2.0)},
            # the picks made in the UMAP space, the learner reading the unrefined latents or both (`learn_on`)
            "MaxHerding + Poisson": ("maxherding", "poisson"),
            "MaxHerding + Poisson on the unrefined latents": ("maxherding", "poisson", 1.0, "margin", "latents"),
