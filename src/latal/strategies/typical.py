@@ -232,7 +232,8 @@ class MaxHerding(Strategy):
     The coverage is estimated on a random sample of at most ``max_points`` pool items (drawn from the
     query seed), which are also the candidates: exact below that size, an unbiased estimate above it
     (the kernel matrix of the sample is ``max_points^2`` float32: 1.6 GB at the default, 576 MB at
-    12,000, which did as well at 10 MNIST labels; BENCHMARKS.md, "MaxHerding"). The greedy
+    12,000, which did as well at 10 MNIST labels; BENCHMARKS.md, "MaxHerding"; it is kept for the next
+    selection, see :func:`kernel_scratch`). The greedy
     step is lazy (gains only shrink as coverage grows), so large batches stay cheap.
 
     Parameters
