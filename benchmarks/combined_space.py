@@ -67,7 +67,7 @@ CONFIGS = {"ProbCover + Poisson": ("probcover", "poisson"), "ProbCover + label s
 DEFAULT_CONFIGS = ["ProbCover + Poisson", "ProbCover + label spreading", "TypiClust + Poisson", "random + Poisson"]
 
 
-def space(encoders: list[str], umap: bool, parts: dict[str, Prepared]) -> Prepared:
+def space(encoders: list[str], umap: bool, parts: dict[str, Prepared], refine: str = "umap") -> Prepared:
     first = parts[encoders[0]]
     if len(encoders) == 1:
         latent, test = first.latent, first.test_latent
@@ -78,7 +78,7 @@ def space(encoders: list[str], umap: bool, parts: dict[str, Prepared]) -> Prepar
     unrefined = unrefined_test = None
     if umap:
         unrefined, unrefined_test = latent, test
-        latent, test, extra = refine_latents("umap", latent, test, base_key=None)
+        latent, test, extra = refine_latents(refine, latent, test, base_key=None)
         timing.update(extra)
     return Prepared(first.dataset, first.encoder, latent, test, timing, unrefined, unrefined_test)
 
@@ -147,6 +147,7 @@ def main(argv=None) -> int:
     ap.add_argument("--spaces", nargs="+", default=[s + u for s in SPACES for u in ("", "+umap")],
                     help="encoder parts joined by '+' (conv_vae, simclr, simclrK, simclrs or an encoder spec), '+umap' to refine")
     ap.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, choices=list(CONFIGS))
+    ap.add_argument("--refine", default="umap", help="the refinement spec of the '+umap' spaces (umap:n_neighbors=50, ...)")
     ap.add_argument("--budget", type=int, default=10)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--out", default=None)
@@ -163,7 +164,7 @@ def main(argv=None) -> int:
     for sname in args.spaces:
         umap = sname.endswith("+umap")
         t0 = time.perf_counter()
-        prepared = space(encoders[sname], umap, parts)
+        prepared = space(encoders[sname], umap, parts, args.refine)
         build = time.perf_counter() - t0
         for cname in args.configs:
             given = CONFIGS[cname]  # (initial strategy, learner[, first share, strategy[, learn_on]])
