@@ -140,6 +140,10 @@ def test_cli_label_takes_a_preset_and_learn_on(tmp_path, capsys):
     assert main(["label", "--db", str(db), "--init-only", "--refine", "none-such", "--learn-on", "latents"]) == 2
     assert "unknown latent refinement" in capsys.readouterr().err
     assert ProjectStore.open(db).config["refine"] == "umap"
+    contrastive = tmp_path / "c.sqlite"
+    assert main(["label", "--db", str(contrastive), "--init-only", "--preset", "label-efficient-contrastive"]) == 0
+    cfg = ProjectStore.open(contrastive).config
+    assert (cfg["encoder"], cfg["learn_on"]) == ("conv_vae+simclr:flip=True,epochs=10", "latents")
     assert main(["label", "--db", str(tmp_path / "q.sqlite"), "--init-only", "--preset", "nope"]) == 2
     assert "unknown preset 'nope'" in capsys.readouterr().err
 

@@ -142,6 +142,9 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
     assert resolve_preset(parse("--preset", "label-efficient"))["learn_on"] == "both"
     assert resolve_preset(parse("--preset", "label-efficient", "--learn-on", "refined"))["learn_on"] == "refined"
     assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learn_on"] == "refined"
+    c = resolve_preset(parse("--preset", "label-efficient-contrastive"))
+    assert (c["encoder"], c["refine"], c["initial_strategy"], c["learner"], c["learn_on"]) == \
+        ("conv_vae+simclr:flip=True,epochs=10", "umap", "maxherding", "poisson", "latents")
     assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learner"] == "cnn_student:epochs=10"
     large = resolve_preset(parse("--preset", "label-efficient-large", "--initial-strategy", "probcover"))
     assert large["initial_strategy"] == "probcover" and large["strategy"] == "typiclust"
