@@ -25,11 +25,16 @@ FIXED = ("source", "classes")
 _LEARN_ON_WORDS = {"refined": "", "latents": " over the encoder's latents", "both": " over both spaces"}
 
 
+def project_learn_on(cfg: dict) -> str:
+    """A project's ``learn_on``; "refined" for projects created before the setting existed."""
+    return cfg.get("learn_on") or "refined"
+
+
 def describe_pipeline(cfg: dict) -> str:
     """One line for the page: where the items are chosen and how the learner reads them, e.g.
     ``maxherding, then maxherding, in umap of conv_vae; learner poisson over both spaces``."""
     space = f"{cfg['refine']} of {cfg.get('encoder')}" if cfg.get("refine") else str(cfg.get("encoder"))
-    learn_on = cfg.get("learn_on") or "refined"
+    learn_on = project_learn_on(cfg)
     return (f"{cfg.get('initial_strategy')}, then {cfg.get('strategy')}, in {space}; "
             f"learner {cfg.get('learner')}{_LEARN_ON_WORDS.get(learn_on, f' on {learn_on}')}")
 
@@ -214,7 +219,7 @@ def components(cfg: dict, device: str = "auto", n_items: int | None = None):
         from latal.exceptions import BudgetExceedsPoolError
 
         raise BudgetExceedsPoolError(f"--budget {budget} is larger than the {n_items} items of the project; lower it.")
-    learn_on = cfg.get("learn_on") or "refined"  # projects created before the setting existed
+    learn_on = project_learn_on(cfg)
     check_learn_on(learn_on, refined=bool(cfg.get("refine")))
     if cfg.get("refine"):
         from latal.encoders.refine import REFINERS

@@ -30,7 +30,7 @@ from importlib import resources
 
 from flask import Flask, Response, jsonify, request
 
-from latal.app.project import describe_pipeline
+from latal.app.project import describe_pipeline, project_learn_on
 from latal.app.session import Conflict, LabelingSession
 from latal.app.store import UnknownItemError, check_annotator
 from latal.exceptions import LabelError, LatalError
@@ -167,7 +167,7 @@ def create_app(session: LabelingSession, images, *, token: str | None = None, ho
                        batch=session.settings.batch, budget=session.budget, items=store.n_items,
                        strategy=cfg.get("strategy"), encoder=cfg.get("encoder"), learner=cfg.get("learner"),
                        initial_strategy=cfg.get("initial_strategy"), refine=cfg.get("refine"),
-                       learn_on=cfg.get("learn_on") or "refined", pipeline=describe_pipeline(cfg),
+                       learn_on=project_learn_on(cfg), pipeline=describe_pipeline(cfg),
                        retrain_every=cfg.get("retrain_every"))
 
     @app.get("/api/next")

@@ -107,9 +107,7 @@ class HOGEncoder(Encoder):
         cells = (h // int(self.cell) - int(self.block) + 1) * (w // int(self.cell) - int(self.block) + 1)
         self.dim_ = int(cells * int(self.block) ** 2 * int(self.bins))
 
-    def _encode(self, X: np.ndarray) -> Latent:
-        if X.ndim not in (3, 4):
-            raise DataError(f"hog needs images (n, h, w) or (n, h, w, c); got rows of shape {X.shape[1:]}.")
+    def _encode(self, X: np.ndarray) -> Latent:  # X has the fitted image shape (Encoder.encode checks it)
         out = np.empty((X.shape[0], self.dim_), dtype=np.float32)
         for start in range(0, X.shape[0], CHUNK):
             out[start:start + CHUNK] = hog_features(X[start:start + CHUNK], int(self.cell), int(self.bins),
