@@ -73,6 +73,13 @@ def test_label_a_batch_with_the_keyboard_undo_crash_and_resume(browser, tmp_path
         # the stopping criterion fired after the first retrain (12 labels), and the page says so
         page.wait_for_selector("#stop-banner:not([hidden])", timeout=10000)
         assert "fired at 12 labels" in page.inner_text("#stop-banner")
+        # the learner behind this batch predicts every item: the side panel's download
+        with page.expect_download() as download:
+            page.click("#export-predictions")
+        assert download.value.suggested_filename == "digits-predictions.csv"
+        lines = Path(download.value.path()).read_text().splitlines()
+        assert lines[0].startswith("item,source,label,predicted,confidence,p_0,") and len(lines) == 1 + 1797
+        assert sum(1 for line in lines[1:] if line.split(",")[2]) == 12  # the labeled items carry their label
         # a click shows the image full size; Escape closes it
         page.click(f"#grid .card[data-item='{second[0]}'] img")
         assert page.is_visible("#modal") and f"api/items/{second[0]}/image" in page.get_attribute("#modal-img", "src")

@@ -134,3 +134,34 @@ def test_shortcuts_keep_one_key_names_and_number_the_rest():
     many = shortcuts([f"class{i}" for i in range(40)])
     assert len({k for k in many.values() if k}) == 35 and list(many.values())[-1] is None
     assert " " not in many.values()
+
+
+def test_predictions_download_uses_the_last_model(running):
+    """The page's "predictions" link: every item's class from the learner the last round fitted; before any
+    model, a 409 that says when there will be one."""
+    import csv as csvmod
+    import io
+
+    from app_helpers import truth
+
+    c = client_for(running)
+    r = c.get("/api/predictions")
+    assert r.status_code == 409 and "no model is fitted yet" in r.get_json()["error"]
+    for it in c.get("/api/next?client=t1").get_json()["items"]:
+        c.post("/api/label", json={"item": it["id"], "label": truth(it["id"]), "annotator": "ann", "client": "t1"})
+    assert running.wait_idle(30) and running.model_labels == 10
+    r = c.get("/api/predictions?format=csv")
+    assert r.status_code == 200 and r.headers["X-Latal-Labels-Used"] == "10"
+    assert "predictions.csv" in r.headers["Content-Disposition"]
+    rows = list(csvmod.DictReader(io.StringIO(r.get_data(as_text=True))))
+    assert [int(x["item"]) for x in rows] == list(range(running.store.n_items))
+    assert sum(x["predicted"] == truth(int(x["item"])) for x in rows) / len(rows) > 0.9  # three separated blobs
+    assert sum(1 for x in rows if x["label"]) == 10
+    data = c.get("/api/predictions?format=json&min_confidence=0.99").get_json()
+    assert data["labels_used"] == 10 and data["classes"] == ["cat", "dog", "bird"]
+    assert all(x["confidence"] >= 0.99 or x["label"] for x in data["items"])
+    assert all(abs(sum(x["probabilities"]) - 1) < 1e-4 for x in data["items"])
+    for query, message in (("format=xml", "unknown export format"), ("min_confidence=2", "[0, 1]"),
+                           ("min_confidence=abc", "must be a number"), ("min_confidence=nan", "[0, 1]")):
+        r = c.get(f"/api/predictions?{query}")
+        assert r.status_code == 400 and message in r.get_json()["error"]

@@ -177,3 +177,50 @@ def test_a_project_learning_on_both_fits_one_learner_per_block(tmp_path):
     finally:
         session.close()
         store.close()
+
+
+def test_cli_export_predictions_fits_the_learner_on_the_labels(tmp_path, capsys):
+    """`latal export --predictions`: the project's learner fitted on its labels predicts every item; the same
+    labels give the same file; unlabeled items below --min-confidence are left out, labeled ones never."""
+    import numpy as np
+
+    from latal.app.project import load_source
+
+    db = tmp_path / "digits.sqlite"
+    assert main(["label", "--db", str(db), "--init-only"]) == 0
+    assert main(["export", "--db", str(db), "--predictions"]) == 2
+    assert "no item is labeled yet" in capsys.readouterr().err
+    store = ProjectStore.open(db)
+    ds, sources = load_source(store.config["source"])
+    store.close()
+    known = np.random.default_rng(0).choice(len(sources), 50, replace=False)
+    f = tmp_path / "known.csv"
+    f.write_text("source,label\n" + "".join(f"{sources[i]},{ds.class_names[ds.y[i]]}\n" for i in known))
+    assert main(["import", str(f), "--db", str(db)]) == 0
+    out = tmp_path / "pred.csv"
+    assert main(["export", "--db", str(db), "--predictions", "--out", str(out)]) == 0
+    assert "fitted on 50 labels" in capsys.readouterr().err
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["item"]) for r in rows] == list(range(len(sources))) and rows[0]["source"] == sources[0]
+    truth = [ds.class_names[c] for c in ds.y]
+    assert np.mean([r["predicted"] == truth[int(r["item"])] for r in rows]) > 0.75  # 81.7 % measured (PCA + MLP)
+    assert {int(r["item"]) for r in rows if r["label"]} == set(known.tolist())
+    probs = np.array([[float(r[f"p_{c}"]) for c in ds.class_names] for r in rows])
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-4)
+    assert np.allclose(probs.max(axis=1), [float(r["confidence"]) for r in rows], atol=1e-6)
+    again = tmp_path / "again.csv"
+    assert main(["export", "--db", str(db), "--predictions", "--out", str(again)]) == 0
+    assert again.read_text() == out.read_text()
+    assert main(["export", "--db", str(db), "--predictions", "--format", "json", "--min-confidence", "0.9"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["labels_used"] == 50 and data["classes"] == list(ds.class_names)
+    sure = [x for x in data["items"] if not x["label"]]
+    assert 0 < len(sure) < len(sources) - 50 and min(x["confidence"] for x in sure) >= 0.9
+    assert sum(1 for x in data["items"] if x["label"]) == 50
+    for bad, message in ((["--min-confidence", "0.5"], "applies to --predictions only"),
+                         (["--predictions", "--min-confidence", "1.5"], "must lie in [0, 1]")):
+        assert main(["export", "--db", str(db), *bad]) == 2
+        assert message in capsys.readouterr().err
+    missing = tmp_path / "none.sqlite"
+    assert main(["export", "--db", str(missing), "--predictions"]) == 2
+    assert "no labeling project" in capsys.readouterr().err and not missing.exists()

@@ -377,6 +377,32 @@ def test_summed_views_fits_one_learner_per_block_and_passes_each_its_pool_block(
         SummedViews(make_learner("logistic"), split=0)
 
 
+def test_pool_proba_takes_what_a_transductive_learner_computed_for_the_pool():
+    """`pool_proba` (behind `latal export --predictions`): the propagated distributions of a graph learner (both
+    blocks' mean under SummedViews), predict_proba on the rows for any other learner."""
+    from latal.learners.base import pool_proba
+    from latal.learners.views import SummedViews
+
+    from conftest import make_pool
+
+    pool, y = make_pool(n=120, d=6, n_classes=3, labeled=12, variational=False)
+    view = pool.view()
+    lab = np.asarray(view.labeled)
+    poisson = make_learner("poisson").fit(view.mean[lab], y[lab], 3, pool=view)
+    p = pool_proba(poisson, view.mean)
+    assert np.array_equal(p, poisson.transductive_proba()) and p.shape == (120, 3)
+    assert not np.allclose(p, poisson.predict_proba(view.mean))  # the inductive vote only approximates it
+    both = SummedViews(make_learner("poisson"), split=2).fit(view.mean[lab], y[lab], 3, pool=view)
+    np.testing.assert_allclose(pool_proba(both, view.mean),
+                               (both.models_[0].transductive_proba() + both.models_[1].transductive_proba()) / 2)
+    mixed = SummedViews(make_learner("logistic"), split=2).fit(view.mean[lab], y[lab], 3)
+    assert mixed.transductive_proba() is None
+    np.testing.assert_allclose(pool_proba(mixed, view.mean), mixed.predict_proba(view.mean))
+    # a graph learner fitted without the pool spread over the labels only: its rows are predicted instead
+    alone = make_learner("label_spreading").fit(view.mean[lab], y[lab], 3)
+    np.testing.assert_allclose(pool_proba(alone, view.mean), alone.predict_proba(view.mean))
+
+
 def test_maxherding_top_and_gains_match_the_plain_numpy_they_replace():
     from latal.strategies.typical import _coverage_gains, _gaussian, _top
 

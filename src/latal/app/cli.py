@@ -55,11 +55,20 @@ def add_parsers(sub) -> None:
                      help="create (or check) the project database and exit, e.g. to `latal import` labels first")
     lab.set_defaults(func=cmd_label)
 
-    exp = sub.add_parser("export", help="write a project's labels as CSV or JSON",
-                         description="Write item id, source path, label, annotator and time of every labeled item.")
+    exp = sub.add_parser("export", help="write a project's labels, or the learner's predictions for every item, as "
+                                        "CSV or JSON",
+                         description="Write item id, source path, label, annotator and time of every labeled item; "
+                                     "with --predictions, the project's learner fitted on those labels and the "
+                                     "predicted class of every item, with its probability.")
     exp.add_argument("--db", required=True)
     exp.add_argument("--format", choices=("csv", "json"), default="csv")
     exp.add_argument("--out", default=None, help="file to write (default: standard output)")
+    exp.add_argument("--predictions", action="store_true",
+                     help="fit the project's learner on the labels so far (its encoder from the cache) and write "
+                          "every item's predicted class, confidence and class probabilities")
+    exp.add_argument("--min-confidence", type=float, default=0.0,
+                     help="with --predictions: leave out unlabeled items predicted with a lower probability (0)")
+    exp.add_argument("--device", default="auto")
     exp.set_defaults(func=cmd_export)
 
     imp = sub.add_parser("import", help="load existing labels into a project",
@@ -131,16 +140,42 @@ def cmd_export(args) -> int:
     from latal.app.store import ProjectStore
     from latal.app.transfer import export_text
 
-    store = ProjectStore.open(args.db)
-    text = export_text(store, args.format)
-    store.close()
+    if args.min_confidence != 0.0 and not args.predictions:
+        raise ValueError("--min-confidence applies to --predictions only.")
+    if args.predictions:
+        text, what = _predictions(args)
+    else:
+        store = ProjectStore.open(args.db)
+        text, what = export_text(store, args.format), "labels"
+        store.close()
     if args.out:
         Path(args.out).write_text(text)
-        print(f"latal: wrote {text.count(chr(10)) - 1 if args.format == 'csv' else 'the'} labels to {args.out}",
+        print(f"latal: wrote {text.count(chr(10)) - 1 if args.format == 'csv' else 'the'} {what} to {args.out}",
               file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _predictions(args) -> tuple[str, str]:
+    """The project's learner fitted on its labels, and every item's prediction as text (``latal export
+    --predictions``)."""
+    from latal.app.project import LabelSettings, build_session, open_or_create
+    from latal.app.store import ProjectStore
+    from latal.app.transfer import predictions_text
+
+    ProjectStore.open(args.db).close()  # an export never creates a project
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise ValueError(f"--min-confidence must lie in [0, 1]; got {args.min_confidence}.")
+    store, ds, sources, _ = open_or_create(LabelSettings(db=args.db))
+    try:
+        session, _ = build_session(store, ds, sources, device=args.device,
+                                   status=lambda msg: print(f"latal: {msg}", file=sys.stderr, flush=True))
+        proba, n_labels = session.predictions(refit=True)
+        print(f"latal: {session.learner!r} fitted on {n_labels} labels", file=sys.stderr, flush=True)
+        return predictions_text(store, proba, n_labels, args.format, args.min_confidence), "predictions"
+    finally:
+        store.close()
 
 
 def cmd_import(args) -> int:

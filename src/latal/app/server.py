@@ -12,6 +12,8 @@ Routes (every ``/api`` answer is JSON; errors are ``{"error": message}`` with a 
 - ``GET  /api/progress``                labels used, per class, rounds with the estimated accuracy
 - ``GET  /api/items/<id>/image``        the image of one item, by id only
 - ``GET  /api/export?format=csv|json``  the labels so far
+- ``GET  /api/predictions?format=csv|json&min_confidence=P``  every item's class as the last fitted learner
+  predicts it (409 before the first model)
 
 Safety: bound to a loopback address, requests must name that address as their Host (a page on another
 site cannot reach the app through DNS rebinding). Bound to any other address, every request must carry
@@ -231,6 +233,26 @@ def create_app(session: LabelingSession, images, *, token: str | None = None, ho
             raise BadRequest(f"unknown export format {fmt!r}; use csv or json.")
         resp = Response(export_text(store, fmt), mimetype="text/csv" if fmt == "csv" else "application/json")
         resp.headers["Content-Disposition"] = f"attachment; filename={store.path.stem}-labels.{fmt}"
+        return resp
+
+    @app.get("/api/predictions")
+    def predictions():
+        from latal.app.transfer import predictions_text
+
+        fmt = request.args.get("format", "csv")
+        if fmt not in ("csv", "json"):
+            raise BadRequest(f"unknown export format {fmt!r}; use csv or json.")
+        try:
+            min_confidence = float(request.args.get("min_confidence", 0.0))
+        except ValueError:
+            raise BadRequest("min_confidence must be a number in [0, 1].") from None
+        if not 0.0 <= min_confidence <= 1.0:
+            raise BadRequest(f"min_confidence must lie in [0, 1]; got {min_confidence}.")
+        proba, n_labels = session.predictions()
+        resp = Response(predictions_text(store, proba, n_labels, fmt, min_confidence),
+                        mimetype="text/csv" if fmt == "csv" else "application/json")
+        resp.headers["Content-Disposition"] = f"attachment; filename={store.path.stem}-predictions.{fmt}"
+        resp.headers["X-Latal-Labels-Used"] = str(n_labels)
         return resp
 
     return app

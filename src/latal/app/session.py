@@ -28,7 +28,7 @@ import numpy as np
 
 from latal.app.store import ProjectStore
 from latal.exceptions import LabelError, LatalError
-from latal.learners.base import fit_extras
+from latal.learners.base import fit_extras, pool_proba
 from latal.pool import PoolView, _readonly
 from latal.strategies.base import Needs, QueryContext
 from latal.strategies.random import RandomSampling
@@ -105,6 +105,7 @@ class LabelingSession:
         self.class_index = {c: i for i, c in enumerate(self.classes)}
         self._latents = latents
         self.mean = self.log_var = self.learner_mean = None
+        self.model, self.model_labels = None, 0  # the learner the last round fitted, and on how many labels
         self._clock = clock
         self._cond = threading.Condition(threading.RLock())
         self.state = store.state()
@@ -160,16 +161,25 @@ class LabelingSession:
                 self._cond.wait(left)
         return True
 
+    def _load_latents(self) -> tuple:
+        """Every item's ``(mean, log_var, learner_mean)``, computed (or read from the cache) and checked."""
+        latents = self._latents() if callable(self._latents) else self._latents
+        mean, log_var, *rest = latents
+        if np.shape(mean)[0] != self.store.n_items:
+            raise LatalError(f"the latents have {np.shape(mean)[0]} rows for {self.store.n_items} items.")
+        learner_mean = rest[0] if rest else None
+        if learner_mean is not None and np.shape(learner_mean)[0] != self.store.n_items:
+            raise LatalError(f"the learner's latents have {np.shape(learner_mean)[0]} rows for "
+                             f"{self.store.n_items} items.")
+        if learner_mean is not None:
+            learner_mean = _readonly(np.asarray(learner_mean, dtype=np.float32))
+        return (np.asarray(mean, dtype=np.float32), None if log_var is None else np.asarray(log_var, dtype=np.float32),
+                learner_mean)
+
     def _work(self) -> None:
         try:
-            latents = self._latents() if callable(self._latents) else self._latents
-            mean, log_var, *rest = latents
-            if np.shape(mean)[0] != self.store.n_items:
-                raise LatalError(f"the latents have {np.shape(mean)[0]} rows for {self.store.n_items} items.")
-            learner_mean = rest[0] if rest else None
-            if learner_mean is not None and np.shape(learner_mean)[0] != self.store.n_items:
-                raise LatalError(f"the learner's latents have {np.shape(learner_mean)[0]} rows for "
-                                 f"{self.store.n_items} items.")
+            mean, log_var, learner_mean = self._load_latents()
+            self._warm_up(mean if learner_mean is None else learner_mean)
         except Exception as exc:  # shown on the page; labeling the first batch still works
             log.error("preparing the latent space failed:\n%s", traceback.format_exc())
             with self._cond:
@@ -177,13 +187,8 @@ class LabelingSession:
                 self.status = "error"
                 self._cond.notify_all()
             return
-        if learner_mean is not None:
-            learner_mean = _readonly(np.asarray(learner_mean, dtype=np.float32))
-        self._warm_up(np.asarray(mean, dtype=np.float32) if learner_mean is None else learner_mean)
         with self._cond:
-            self.mean = np.asarray(mean, dtype=np.float32)
-            self.learner_mean = learner_mean
-            self.log_var = None if log_var is None else np.asarray(log_var, dtype=np.float32)
+            self.mean, self.log_var, self.learner_mean = mean, log_var, learner_mean
             self.status = "idle"
             if self.round < 0:
                 self.pending = True
@@ -269,6 +274,8 @@ class LabelingSession:
         if view.labeled.size:
             fitted = self._fit(view, int(seeds.generate_state(1)[0]))
             strategy = self.strategy
+            with self._cond:
+                self.model, self.model_labels = fitted, int(view.labeled.size)
         t_fit = time.perf_counter()
         batch = self._select(strategy, view, fitted, s.batch, rng)
         t_sel = time.perf_counter()
@@ -305,6 +312,35 @@ class LabelingSession:
             extra.update(self._cross_validate(view))
         if extra:
             self.store.update_round(round_, **extra)
+
+    def predictions(self, refit: bool = False) -> tuple[np.ndarray, int]:
+        """Every item's class distribution, ``(n_items, n_classes)``, and the number of labels behind it.
+
+        ``refit=False`` (the page's download) takes the learner the last round fitted, at once; ``refit=True``
+        (``latal export --predictions``) prepares the latent space if the worker has not, and fits the learner on
+        every label standing now (seeded by the project's seed, so the same labels give the same predictions)."""
+        if refit:
+            if self.mean is None:
+                mean, log_var, learner_mean = self._load_latents()
+                with self._cond:
+                    self.mean, self.log_var, self.learner_mean = mean, log_var, learner_mean
+            self.sync()
+            with self._cond:
+                labels = {i: lab.label for i, lab in self.state.labels.items()}
+            if not labels:
+                raise LabelError("no item is labeled yet, so there is nothing to predict from: label some items "
+                                 "(latal label) or load existing labels (latal import) first.")
+            view = self._view(labels, set())
+            seed = int(np.random.SeedSequence([self.settings.seed, len(labels)]).generate_state(1)[0])
+            model, n_labels = self._fit(view, seed), len(labels)
+        else:
+            with self._cond:
+                model, n_labels = self.model, self.model_labels
+            if model is None:
+                raise Conflict("no model is fitted yet: the first one is fitted when the first batch is labeled "
+                               "(or run `latal export --predictions`, which fits one on the labels so far).")
+        rows = self.mean if self.learner_mean is None else self.learner_mean
+        return pool_proba(model, rows, self.inputs), n_labels
 
     def _learner_view(self, view: PoolView) -> PoolView:
         """``view`` as the learner reads it: its own latents when it has them."""

@@ -27,6 +27,45 @@ def export_text(store: ProjectStore, fmt: str = "csv") -> str:
     return buf.getvalue()
 
 
+PREDICTION_FIELDS = ("item", "source", "label", "predicted", "confidence")
+
+
+def predictions_text(store: ProjectStore, proba, n_labels: int, fmt: str = "csv", min_confidence: float = 0.0) -> str:
+    """Every item's predicted class from the learner's class distributions ``proba`` (one row per item, in item
+    order): item id, source, the standing human label (empty when none), the predicted class, its probability
+    (``confidence``), and each class's probability (``p_<class>`` columns in CSV, ``probabilities`` in JSON).
+    Items without a label whose confidence is below ``min_confidence`` are left out; labeled items are always
+    written (a prediction that differs from the label is worth a second look)."""
+    import numpy as np
+
+    if fmt not in ("csv", "json"):
+        raise ValueError(f"unknown export format {fmt!r}; use csv or json.")
+    if not 0.0 <= float(min_confidence) <= 1.0:
+        raise ValueError(f"min_confidence must lie in [0, 1]; got {min_confidence}.")
+    proba = np.asarray(proba, dtype=float)
+    if proba.shape != (store.n_items, len(store.classes)):
+        raise ValueError(f"expected class distributions of shape ({store.n_items}, {len(store.classes)}); "
+                         f"got {proba.shape}.")
+    labels = {i: lab.label for i, lab in store.state().labels.items()}
+    sources = store.sources()
+    predicted = proba.argmax(axis=1)
+    confidence = proba[np.arange(len(proba)), predicted]
+    keep = [i for i in range(store.n_items) if i in labels or confidence[i] >= min_confidence]
+    rows = [{"item": i, "source": sources[i], "label": labels.get(i, ""),
+             "predicted": store.classes[predicted[i]], "confidence": round(float(confidence[i]), 6)} for i in keep]
+    if fmt == "json":
+        for r in rows:
+            r["probabilities"] = [round(float(p), 6) for p in proba[r["item"]]]
+        return json.dumps({"classes": store.classes, "labels_used": int(n_labels), "items": rows}, indent=1) + "\n"
+    columns = [f"p_{c}" for c in store.classes]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=PREDICTION_FIELDS + tuple(columns), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({**r, **{c: f"{p:.6f}" for c, p in zip(columns, proba[r["item"]])}})
+    return buf.getvalue()
+
+
 def read_labels(path) -> list[dict]:
     """Rows with a ``label`` and an ``item`` id or a ``source`` path, from a CSV (with a header) or a JSON
     file (a list of such objects, ``{"labels": [...]}`` as exported, or ``{source: label}``)."""

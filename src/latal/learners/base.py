@@ -83,3 +83,18 @@ def fit_extras(learner: Learner, pool=None, inputs=None) -> dict:
     if getattr(learner, "uses_inputs", False):
         extra["inputs"] = inputs
     return extra
+
+
+def pool_proba(model: Learner, rows, inputs=None) -> np.ndarray:
+    """Class distributions of every pool item from ``model``, fitted on this pool: what a transductive learner
+    computed for the pool (label spreading's and Poisson learning's propagated distributions, which their
+    inductive vote only approximates), else ``predict_proba`` on the pool's ``rows`` (and its raw items,
+    ``inputs``, for a learner that reads them). Returns ``(n, n_classes)``."""
+    rows = np.asarray(rows)
+    transductive = getattr(model, "transductive_proba", None)
+    proba = transductive() if transductive is not None else None
+    if proba is not None and np.shape(proba)[0] == rows.shape[0]:
+        return np.asarray(proba)
+    if getattr(model, "uses_inputs", False):
+        return np.asarray(model.predict_proba(rows, inputs=inputs))
+    return np.asarray(model.predict_proba(rows))

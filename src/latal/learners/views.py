@@ -77,6 +77,15 @@ class SummedViews(Learner):
         a, b = self._blocks(Z)
         return (np.asarray(self.models_[0].predict_proba(a, **kwargs)) + np.asarray(self.models_[1].predict_proba(b, **kwargs))) / 2
 
+    def transductive_proba(self) -> np.ndarray | None:
+        """The mean of the two blocks' propagated pool distributions, when both learners propagate over the
+        pool (None otherwise: then :func:`~latal.learners.base.pool_proba` predicts the pool's rows)."""
+        parts = [getattr(m, "transductive_proba", None) for m in getattr(self, "models_", ())]
+        if len(parts) != 2 or any(p is None for p in parts):
+            return None
+        a, b = (np.asarray(p()) for p in parts)
+        return (a + b) / 2 if a.shape == b.shape else None
+
     def predict(self, Z, **kwargs) -> np.ndarray:
         return np.argmax(self.predict_proba(Z, **kwargs), axis=1).astype(np.int64)
 
