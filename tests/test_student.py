@@ -53,6 +53,12 @@ def test_student_learns_from_images_with_a_few_labels():
     teacher = make_learner("poisson").fit(Zl, yl, n_classes=3, pool=pool.view())  # its default teacher
     # the images separate the classes better than the overlapping latents: the student beats its teacher
     assert acc > 0.97 and acc > float(np.mean(teacher.predict(Zt) == yt)) + 0.02
+    # what `latal export --predictions` writes for the pool: the student's own guesses on the pool's images
+    from latal.learners.base import pool_proba
+
+    on_pool = pool_proba(student, Z, X)
+    np.testing.assert_array_equal(on_pool, student.predict_proba(Z, inputs=X))
+    assert float(np.mean(on_pool.argmax(1) == y)) > float(np.mean(teacher.transductive_proba().argmax(1) == y))
     soft = make_learner("cnn_student", targets="soft", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     assert float(np.mean(soft.predict(Zt, inputs=Xt) == yt)) > 0.95  # the teacher's whole distributions
     assert not np.array_equal(soft.predict_proba(Zt, inputs=Xt), student.predict_proba(Zt, inputs=Xt))
