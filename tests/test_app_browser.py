@@ -95,7 +95,16 @@ def test_label_a_batch_with_the_keyboard_undo_crash_and_resume(browser, tmp_path
         assert page.locator("#grid .card.labeled").count() == 2
         assert page.locator(f"#grid .card[data-item='{second[2]}']").get_attribute("data-label") == ""
         page.wait_for_function("document.querySelector('#count').textContent.startsWith('14 /')", timeout=10000)
+        # the model's guess under the undone (outlined) item; Tab accepts it as the label
+        card = page.locator(f"#grid .card[data-item='{second[2]}']")
+        guess = card.locator(".guess")
+        assert guess.is_visible() and guess.inner_text().startswith("model: ")
+        guessed = guess.inner_text().split(": ")[1].split(" ")[0]
+        page.keyboard.press("Tab")
+        page.wait_for_function("document.querySelector('#count').textContent.startsWith('15 /')", timeout=10000)
+        assert card.get_attribute("data-label") == guessed and not guess.is_visible()
         acked = page.evaluate("window.latal.acked")
+        assert acked[-1]["item"] == second[2] and acked[-1]["label"] == guessed
         assert not page.evaluate("window.latal.errors")
     finally:
         server.kill()  # SIGKILL: no shutdown code runs
@@ -105,7 +114,7 @@ def test_label_a_batch_with_the_keyboard_undo_crash_and_resume(browser, tmp_path
     for e in acked:
         if e["kind"] in ("label", "relabel") and e["event"] not in undone:
             expected[e["item"]] = e["label"]
-    assert len(expected) == 14
+    assert len(expected) == 15
 
     server = Server(db)
     try:
@@ -117,7 +126,7 @@ def test_label_a_batch_with_the_keyboard_undo_crash_and_resume(browser, tmp_path
         # the same batch as before the crash, without the two items labeled since
         assert batch_ids(page) == [i for i in second if i not in expected]
         assert page.evaluate("document.body.dataset.round") == "1"
-        page.wait_for_function("document.querySelector('#count').textContent.startsWith('14 /')", timeout=10000)
+        page.wait_for_function("document.querySelector('#count').textContent.startsWith('15 /')", timeout=10000)
     finally:
         server.stop()
 

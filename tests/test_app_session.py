@@ -159,11 +159,26 @@ def test_initial_strategy_that_needs_labels_is_refused(store):
 
 @pytest.mark.parametrize("learner", ["label_spreading", "poisson", "mlp:epochs=3"])
 def test_pool_aware_and_torch_learners_run_behind_the_page(store, learner):
+    import numpy as np
+
+    from latal.learners.base import pool_proba
+
     with running(store, learner=learner, timeout=60) as s:
-        label_all(s, s.next_items("a")["items"])
+        first = s.next_items("a")["items"]
+        assert not any("guess" in it for it in first)  # the random first batch: no model has seen a label
+        label_all(s, first)
         nxt = s.next_items("a", wait=30)
         assert nxt["round"] == 1 and len(nxt["items"]) == 10 and not s.error
         assert s.wait_idle(60) and store.rounds()[-1]["cv_accuracy"] is not None
+        # each item comes with the guess of the model that chose it: its most likely class and probability
+        ids = [it["id"] for it in nxt["items"]]
+        proba = pool_proba(s.model, s.mean, items=ids)
+        assert [it["guess"]["label"] for it in nxt["items"]] == [CLASSES[c] for c in proba.argmax(1)]
+        assert [it["guess"]["confidence"] for it in nxt["items"]] == pytest.approx(proba.max(1), abs=1e-4)
+        reserve = [s.item_info(i) for i in s.reserve]
+        assert reserve and all(CLASSES.index(r["guess"]["label"]) >= 0 for r in reserve)
+        s.label(ids[0], truth(ids[0]), "ann", "a")
+        assert "guess" in s.item_info(ids[0])  # kept beside the label: the page hides it
 
 
 def test_a_failing_round_is_reported_and_retried_on_the_next_label_only(store):
@@ -232,6 +247,10 @@ def test_the_cnn_student_trains_on_the_project_images_behind_the_page(store):
         nxt = s.next_items("a", wait=60)
         assert nxt["round"] == 1 and len(nxt["items"]) == 10 and not s.error
         assert s.wait_idle(60)
+        # its guesses come from the student's own view of each item's image
+        ids = [it["id"] for it in nxt["items"]]
+        best = s.model.predict_proba(mean[ids], inputs=images[ids]).argmax(1)
+        assert [it["guess"]["label"] for it in nxt["items"]] == [CLASSES[c] for c in best]
     finally:
         s.close()
 

@@ -106,6 +106,7 @@ class LabelingSession:
         self._latents = latents
         self.mean = self.log_var = self.learner_mean = None
         self.model, self.model_labels = None, 0  # the learner the last round fitted, and on how many labels
+        self.guesses: dict[int, tuple[int, float]] = {}  # that learner's class and probability for the queued items
         self._clock = clock
         self._cond = threading.Condition(threading.RLock())
         self.state = store.state()
@@ -279,6 +280,10 @@ class LabelingSession:
         t_fit = time.perf_counter()
         batch = self._select(strategy, view, fitted, s.batch, rng)
         t_sel = time.perf_counter()
+        if fitted is not None:  # the page shows the model's guess on each item; a batch's rows cost little
+            guesses = self._guesses(fitted, batch)
+            with self._cond:
+                self.guesses = guesses
         report = {"strategy": repr(strategy), "n_labels": int(view.labeled.size),
                   "class_counts": np.bincount(view.labels[view.labeled], minlength=len(self.classes)).tolist(),
                   "fit_seconds": t_fit - t0, "select_seconds": t_sel - t_fit}
@@ -292,8 +297,10 @@ class LabelingSession:
         n_reserve = s.batch if s.reserve is None else s.reserve
         if n_reserve and not self._superseded():
             reserve = self._select(strategy, view, fitted, n_reserve, rng, exclude=batch)
+            guesses = self._guesses(fitted, reserve) if fitted is not None else {}
             with self._cond:
                 if self.round == round_:
+                    self.guesses.update(guesses)
                     self.reserve = reserve
                     self.store.save_queue(round_, batch, reserve, report)
         extra = {}
@@ -341,6 +348,15 @@ class LabelingSession:
                                "(or run `latal export --predictions`, which fits one on the labels so far).")
         rows = self.mean if self.learner_mean is None else self.learner_mean
         return pool_proba(model, rows, self.inputs), n_labels
+
+    def _guesses(self, model, items: list[int]) -> dict[int, tuple[int, float]]:
+        """``{item: (class index, probability)}``: ``model``'s most likely class for each of ``items``."""
+        if not items:
+            return {}
+        rows = self.mean if self.learner_mean is None else self.learner_mean
+        proba = pool_proba(model, rows, self.inputs, items=items)
+        best = proba.argmax(axis=1)
+        return {int(i): (int(c), float(proba[k, c])) for k, (i, c) in enumerate(zip(items, best))}
 
     def _learner_view(self, view: PoolView) -> PoolView:
         """``view`` as the learner reads it: its own latents when it has them."""
@@ -499,7 +515,11 @@ class LabelingSession:
 
     def item_info(self, item: int) -> dict:
         lab = self.state.labels.get(item)
-        return {"id": int(item), "label": lab.label if lab else None, "skipped": item in self.state.skipped}
+        info = {"id": int(item), "label": lab.label if lab else None, "skipped": item in self.state.skipped}
+        guess = self.guesses.get(int(item))
+        if guess is not None:  # the last model's class for it, and that class's probability
+            info["guess"] = {"label": self.classes[guess[0]], "confidence": round(guess[1], 4)}
+        return info
 
     def release(self, client: str) -> int:
         """Give back every item the client holds (a closed tab)."""

@@ -85,16 +85,22 @@ def fit_extras(learner: Learner, pool=None, inputs=None) -> dict:
     return extra
 
 
-def pool_proba(model: Learner, rows, inputs=None) -> np.ndarray:
-    """Class distributions of every pool item from ``model``, fitted on this pool: what a transductive learner
-    computed for the pool (label spreading's and Poisson learning's propagated distributions, which their
-    inductive vote only approximates), else ``predict_proba`` on the pool's ``rows`` (and its raw items,
-    ``inputs``, for a learner that reads them). Returns ``(n, n_classes)``."""
+def pool_proba(model: Learner, rows, inputs=None, items=None) -> np.ndarray:
+    """Class distributions of the pool's items (all, or those indexed by ``items``) from ``model``, fitted on
+    this pool: what a transductive learner computed for the pool (label spreading's and Poisson learning's
+    propagated distributions, which their inductive vote only approximates), else ``predict_proba`` on the
+    items' ``rows`` (and their raw items, ``inputs``, for a learner that reads them). ``rows`` are the whole
+    pool's, one per item. Returns ``(n or len(items), n_classes)``."""
     rows = np.asarray(rows)
     transductive = getattr(model, "transductive_proba", None)
     proba = transductive() if transductive is not None else None
     if proba is not None and np.shape(proba)[0] == rows.shape[0]:
-        return np.asarray(proba)
+        proba = np.asarray(proba)
+        return proba if items is None else proba[np.asarray(items, dtype=np.int64)]
+    if items is not None:
+        items = np.asarray(items, dtype=np.int64)
+        rows = rows[items]
+        inputs = None if inputs is None else np.asarray(inputs)[items]
     if getattr(model, "uses_inputs", False):
         return np.asarray(model.predict_proba(rows, inputs=inputs))
     return np.asarray(model.predict_proba(rows))

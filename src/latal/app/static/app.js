@@ -68,7 +68,13 @@ function render() {
     img.addEventListener("click", (e) => { e.stopPropagation(); setFocus(i); openModal(); });
     const lab = document.createElement("span");
     lab.className = "lab";
-    card.append(img, lab);
+    const guess = document.createElement("span");
+    guess.className = "guess";
+    if (it.guess) {
+      guess.textContent = `model: ${it.guess.label} \u00b7 ${Math.round(100 * it.guess.confidence)}%`;
+      guess.title = "the last model's class for this item and its probability; Tab accepts it";
+    }
+    card.append(img, lab, guess);
     card.addEventListener("click", () => setFocus(i));
     grid.append(card);
     paint(i);
@@ -89,6 +95,7 @@ function paint(i) {
   card.classList.toggle("pending", !!it.pending);
   card.querySelector(".lab").textContent = it.label ? it.label : (it.skipped ? "skipped" : "");
   card.dataset.label = it.label || "";
+  card.querySelector(".guess").hidden = !it.guess || !!it.label || !!it.skipped;
 }
 
 function highlight() {
@@ -171,7 +178,7 @@ function undo() {
     window.latal.acked.push({ event: r.event, item: r.item.id, kind: "undo", undone: r.undone.event });
     let i = state.items.findIndex((it) => it.id === r.item.id);
     if (i < 0) {  // an item of an earlier batch: bring it back into view
-      state.items.unshift({ id: r.item.id, label: r.item.label, skipped: r.item.skipped });
+      state.items.unshift({ id: r.item.id, label: r.item.label, skipped: r.item.skipped, guess: r.item.guess || null });
       render();
       i = 0;
     } else {
@@ -193,7 +200,7 @@ async function loadNext() {
       const r = await api(`api/next?client=${encodeURIComponent(client)}&n=${n}&wait=2`);
       if (r.items.length) {
         const fresh = r.round !== state.round || r.provisional !== state.provisional || !sameItems(r.items);
-        state.items = r.items.map((it) => ({ id: it.id, label: it.label, skipped: it.skipped }));
+        state.items = r.items.map((it) => ({ id: it.id, label: it.label, skipped: it.skipped, guess: it.guess || null }));
         state.round = r.round; state.provisional = r.provisional;
         state.focus = Math.max(0, nextOpen(-1));
         render();
@@ -317,6 +324,11 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "ArrowRight" || e.key === "ArrowDown") { setFocus(state.focus + 1); e.preventDefault(); return; }
   if (e.key === "ArrowLeft" || e.key === "ArrowUp") { setFocus(state.focus - 1); e.preventDefault(); return; }
   if (e.key === "Enter") { openModal(); e.preventDefault(); return; }
+  if (e.key === "Tab" && !e.shiftKey && e.target === document.body) {  // accept the model's guess, if it has one
+    const it = state.items[state.focus];
+    if (it && it.guess && !it.label && !it.skipped) { labelFocused(it.guess.label); e.preventDefault(); }
+    return;
+  }
   const cls = state.keyToClass[e.key.toLowerCase()];
   if (cls !== undefined) { labelFocused(cls); e.preventDefault(); }
 });
