@@ -301,3 +301,12 @@ def test_the_learner_latents_must_have_a_row_per_item(store):
         assert s.next_items("a")["items"]  # the random first batch is still there to label
     finally:
         s.close()
+
+
+def test_a_project_can_label_blind_to_the_model(store):
+    """`--guesses off`: the rounds run as before, and no item carries the model's guess."""
+    with running(store, guesses=False) as s:
+        label_all(s, s.next_items("a")["items"])
+        nxt = s.next_items("a", wait=30)
+        assert nxt["round"] == 1 and s.model is not None and not s.error
+        assert s.wait_idle(30) and not any("guess" in it for it in nxt["items"]) and not s.guesses

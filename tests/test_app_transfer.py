@@ -144,6 +144,14 @@ def test_cli_label_takes_a_preset_and_learn_on(tmp_path, capsys):
     assert main(["label", "--db", str(contrastive), "--init-only", "--preset", "label-efficient-contrastive"]) == 0
     cfg = ProjectStore.open(contrastive).config
     assert (cfg["encoder"], cfg["learn_on"]) == ("conv_vae+simclr:flip=True,epochs=10", "latents")
+    assert cfg["guesses"] is True  # the model's guess on each item, unless asked otherwise
+    assert main(["label", "--db", str(contrastive), "--init-only", "--guesses", "off"]) == 0
+    assert ProjectStore.open(contrastive).config["guesses"] is False
+    from latal.app.project import LabelSettings, build_session, open_or_create
+
+    store, ds, sources, _ = open_or_create(LabelSettings(db=str(contrastive)))
+    assert build_session(store, ds, sources)[0].settings.guesses is False
+    store.close()
     assert main(["label", "--db", str(tmp_path / "q.sqlite"), "--init-only", "--preset", "nope"]) == 2
     assert "unknown preset 'nope'" in capsys.readouterr().err
 

@@ -43,6 +43,9 @@ def add_parsers(sub) -> None:
                           "--stop none for none")
     lab.add_argument("--cv-folds", type=int, default=None, help="folds of the accuracy estimate (5; 0: none)")
     lab.add_argument("--seed", type=int, default=None, help="seed of every random choice (0)")
+    lab.add_argument("--guesses", choices=("on", "off"), default=None,
+                     help="show the model's class and probability under each image, Tab accepting it (on); off "
+                          "for labeling blind to the model")
     lab.add_argument("--host", default="127.0.0.1",
                      help="address to bind (127.0.0.1); any other address requires the token")
     lab.add_argument("--port", type=int, default=8765, help="port (8765; 0 picks a free one)")
@@ -91,7 +94,7 @@ def cmd_label(args) -> int:
     values = {"encoder": args.encoder, "refine": args.refine, "learner": args.learner, "strategy": args.strategy,
               "initial_strategy": args.initial_strategy, "batch": args.batch, "budget": args.budget,
               "seed": args.seed, "stop": stop, "retrain_every": args.retrain_every, "cv_folds": args.cv_folds,
-              "learn_on": args.learn_on}
+              "learn_on": args.learn_on, "guesses": None if args.guesses is None else args.guesses == "on"}
     if args.preset is not None:
         from latal.experiment import fill_from_preset
 

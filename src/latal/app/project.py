@@ -17,7 +17,7 @@ from latal.exceptions import DataError
 #: settings a resumed project takes from its database when the command line leaves them out
 TUNABLE = {"encoder": None, "refine": None, "learner": "mlp", "strategy": "margin", "initial_strategy": "random",
            "batch": 20, "budget": None, "seed": 0, "stop": ["stabilizing"], "retrain_every": None,
-           "cv_folds": 5, "learn_on": "refined"}
+           "cv_folds": 5, "learn_on": "refined", "guesses": True}
 #: settings that define which items and classes a project has; they cannot change on resume
 FIXED = ("source", "classes")
 
@@ -246,6 +246,7 @@ def build_session(store: ProjectStore, dataset, sources: list[str], *, device: s
     cfg = store.config
     encoder, learner, strategy, initial, stopping, learn_on = components(cfg, device, n_items=store.n_items)
     settings = SessionSettings(batch=int(cfg["batch"]), budget=cfg.get("budget"), retrain_every=cfg.get("retrain_every"),
+                               guesses=bool(cfg.get("guesses", True)),
                                seed=int(cfg["seed"]), cv_folds=int(cfg.get("cv_folds", 5)),
                                lease_seconds=lease_seconds, max_wait=max_wait)
 

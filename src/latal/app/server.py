@@ -170,7 +170,7 @@ def create_app(session: LabelingSession, images, *, token: str | None = None, ho
                        strategy=cfg.get("strategy"), encoder=cfg.get("encoder"), learner=cfg.get("learner"),
                        initial_strategy=cfg.get("initial_strategy"), refine=cfg.get("refine"),
                        learn_on=project_learn_on(cfg), pipeline=describe_pipeline(cfg),
-                       retrain_every=cfg.get("retrain_every"))
+                       retrain_every=cfg.get("retrain_every"), guesses=session.settings.guesses)
 
     @app.get("/api/next")
     def next_items():

@@ -52,6 +52,7 @@ class SessionSettings:
     max_wait : seconds a request for work waits for a running retrain before it is given reserve items
     cv_folds : folds of the cross-validated accuracy estimate after each retrain (0: none)
     seed : every random choice of the session derives from it
+    guesses : compute the model's class and probability for each queued item (``item_info``'s ``guess``)
     """
 
     batch: int = 20
@@ -62,6 +63,7 @@ class SessionSettings:
     max_wait: float = 2.0
     cv_folds: int = 5
     seed: int = 0
+    guesses: bool = True  # show the model's class and probability on each queued item
 
     def __post_init__(self):
         for name in ("batch", "budget", "retrain_every", "reserve"):
@@ -280,7 +282,7 @@ class LabelingSession:
         t_fit = time.perf_counter()
         batch = self._select(strategy, view, fitted, s.batch, rng)
         t_sel = time.perf_counter()
-        if fitted is not None:  # the page shows the model's guess on each item; a batch's rows cost little
+        if fitted is not None and s.guesses:  # the page shows the model's guess on each item; a batch costs little
             guesses = self._guesses(fitted, batch)
             with self._cond:
                 self.guesses = guesses
@@ -297,7 +299,7 @@ class LabelingSession:
         n_reserve = s.batch if s.reserve is None else s.reserve
         if n_reserve and not self._superseded():
             reserve = self._select(strategy, view, fitted, n_reserve, rng, exclude=batch)
-            guesses = self._guesses(fitted, reserve) if fitted is not None else {}
+            guesses = self._guesses(fitted, reserve) if fitted is not None and s.guesses else {}
             with self._cond:
                 if self.round == round_:
                     self.guesses.update(guesses)

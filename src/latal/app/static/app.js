@@ -350,6 +350,7 @@ async function start() {
   const p = state.project;
   $("title").textContent = `${p.title} \u00b7 ${p.items} items \u00b7 ${p.strategy}`;
   $("pipeline").textContent = p.pipeline;  // how items are chosen and what the learner reads
+  $("guess-hint").hidden = !p.guesses;
   document.title = `latal: ${p.title}`;
   const box = $("classes");
   p.classes.forEach((c) => {
