@@ -282,10 +282,10 @@ class LabelingSession:
         t_fit = time.perf_counter()
         batch = self._select(strategy, view, fitted, s.batch, rng)
         t_sel = time.perf_counter()
-        if fitted is not None and s.guesses:  # the page shows the model's guess on each item; a batch costs little
-            guesses = self._guesses(fitted, batch)
-            with self._cond:
-                self.guesses = guesses
+        # the page shows the model's guess on each item (a batch's rows cost little); none without a model
+        guesses = self._guesses(fitted, batch) if fitted is not None and s.guesses else {}
+        with self._cond:
+            self.guesses = guesses
         report = {"strategy": repr(strategy), "n_labels": int(view.labeled.size),
                   "class_counts": np.bincount(view.labels[view.labeled], minlength=len(self.classes)).tolist(),
                   "fit_seconds": t_fit - t0, "select_seconds": t_sel - t_fit}
