@@ -232,3 +232,44 @@ def test_cli_export_predictions_fits_the_learner_on_the_labels(tmp_path, capsys)
     missing = tmp_path / "none.sqlite"
     assert main(["export", "--db", str(missing), "--predictions"]) == 2
     assert "no labeling project" in capsys.readouterr().err and not missing.exists()
+
+
+def test_cli_review_lists_the_labels_the_others_contradict(tmp_path, capsys):
+    """`latal review`: out-of-fold predictions of the labeled items; wrong labels come first, with who gave them."""
+    import numpy as np
+
+    from latal.app.project import load_source
+
+    db = tmp_path / "digits.sqlite"
+    assert main(["label", "--db", str(db), "--init-only"]) == 0
+    assert main(["review", "--db", str(db)]) == 2
+    assert "nothing to review yet" in capsys.readouterr().err
+    store = ProjectStore.open(db)
+    ds, sources = load_source(store.config["source"])
+    store.close()
+    rng = np.random.default_rng(0)
+    known = rng.choice(len(sources), 300, replace=False)
+    f = tmp_path / "known.csv"
+    f.write_text("item,label\n" + "".join(f"{i},{ds.y[i]}\n" for i in known))
+    assert main(["import", str(f), "--db", str(db)]) == 0
+    flipped = known[:10]
+    g = tmp_path / "wrong.csv"
+    g.write_text("item,label\n" + "".join(f"{i},{(ds.y[i] + 1 + rng.integers(9)) % 10}\n" for i in flipped))
+    assert main(["import", str(g), "--db", str(db), "--overwrite", "--annotator", "sloppy"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "review.csv"
+    assert main(["review", "--db", str(db), "--out", str(out)]) == 0
+    assert "labels contradicted by the others (5-fold)" in capsys.readouterr().err
+    rows = list(csv.DictReader(out.open()))
+    suspects = [int(r["item"]) for r in rows]
+    assert set(flipped.tolist()) <= set(suspects)  # every wrong label is found ...
+    assert len(set(suspects[:12]) & set(flipped.tolist())) >= 7  # ... and most of them first (8 measured)
+    assert all(r["annotator"] == "sloppy" for r in rows if int(r["item"]) in set(flipped.tolist()))
+    assert all(r["predicted"] != r["label"] for r in rows)
+    p = [float(r["p_label"]) for r in rows]
+    assert p == sorted(p) and all(float(r["confidence"]) > float(r["p_label"]) for r in rows)
+    assert main(["review", "--db", str(db), "--format", "json", "--folds", "3"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["reviewed"] == 300 and data["not_reviewed"] == 0 and len(data["suspects"]) < 60
+    assert main(["review", "--db", str(db), "--folds", "1"]) == 2
+    assert "at least 2" in capsys.readouterr().err

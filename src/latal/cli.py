@@ -1,4 +1,4 @@
-"""``latal`` command line: ``latal run``, ``latal encode``, ``latal label``, ``latal export``, ``latal import``,
+"""``latal`` command line: ``latal run``, ``latal encode``, ``latal label``, ``latal export``, ``latal import``, ``latal review``,
 ``latal strategies``, ``latal encoders``, ``latal learners``, ``latal stopping``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``latal label``, ``latal export`` and ``latal import``."""
+"""``latal label``, ``latal export``, ``latal import`` and ``latal review``."""
 
 from __future__ import annotations
 
@@ -73,6 +73,17 @@ def add_parsers(sub) -> None:
                      help="with --predictions: leave out unlabeled items predicted with a lower probability (0)")
     exp.add_argument("--device", default="auto")
     exp.set_defaults(func=cmd_export)
+
+    rev = sub.add_parser("review", help="list the labels that the other labels contradict (possible mistakes)",
+                         description="Fit the project's learner k times, each time without one fold of the labels, "
+                                     "and list the labeled items whose held-out prediction is another class, the "
+                                     "least likely label first, with who gave it.")
+    rev.add_argument("--db", required=True)
+    rev.add_argument("--folds", type=int, default=5, help="folds of the labels (5)")
+    rev.add_argument("--format", choices=("csv", "json"), default="csv")
+    rev.add_argument("--out", default=None, help="file to write (default: standard output)")
+    rev.add_argument("--device", default="auto")
+    rev.set_defaults(func=cmd_review)
 
     imp = sub.add_parser("import", help="load existing labels into a project",
                          description="Load labels from a CSV (columns label and item or source) or a JSON file, "
@@ -160,25 +171,60 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _predictions(args) -> tuple[str, str]:
-    """The project's learner fitted on its labels, and every item's prediction as text (``latal export
-    --predictions``)."""
+def _with_session(args, work):
+    """``work(store, session)`` on an existing project's session, built but not serving (the model's
+    commands: ``export --predictions``, ``review``)."""
     from latal.app.project import LabelSettings, build_session, open_or_create
     from latal.app.store import ProjectStore
-    from latal.app.transfer import predictions_text
 
-    ProjectStore.open(args.db).close()  # an export never creates a project
-    if not 0.0 <= args.min_confidence <= 1.0:
-        raise ValueError(f"--min-confidence must lie in [0, 1]; got {args.min_confidence}.")
+    ProjectStore.open(args.db).close()  # these commands never create a project
     store, ds, sources, _ = open_or_create(LabelSettings(db=args.db))
     try:
         session, _ = build_session(store, ds, sources, device=args.device,
                                    status=lambda msg: print(f"latal: {msg}", file=sys.stderr, flush=True))
+        return work(store, session)
+    finally:
+        store.close()
+
+
+def _predictions(args) -> tuple[str, str]:
+    """The project's learner fitted on its labels, and every item's prediction as text (``latal export
+    --predictions``)."""
+    from latal.app.transfer import predictions_text
+
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise ValueError(f"--min-confidence must lie in [0, 1]; got {args.min_confidence}.")
+
+    def work(store, session):
         proba, n_labels = session.predictions(refit=True)
         print(f"latal: {session.learner!r} fitted on {n_labels} labels", file=sys.stderr, flush=True)
         return predictions_text(store, proba, n_labels, args.format, args.min_confidence), "predictions"
-    finally:
-        store.close()
+
+    return _with_session(args, work)
+
+
+def cmd_review(args) -> int:
+    from latal.app.transfer import review_text
+
+    if args.folds < 2:
+        raise ValueError(f"--folds must be at least 2; got {args.folds}.")
+
+    def work(store, session):
+        items, proba, not_reviewed = session.review(args.folds)
+        text = review_text(store, items, proba, not_reviewed, args.format)
+        n = sum(1 for i, p in zip(items, proba) if store.classes[int(p.argmax())] != store.state().labels[int(i)].label)
+        print(f"latal: {n} of {len(items)} labels contradicted by the others ({args.folds}-fold"
+              + (f"; {not_reviewed} in classes with one label not reviewed" if not_reviewed else "") + ")",
+              file=sys.stderr, flush=True)
+        return text
+
+    text = _with_session(args, work)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"latal: wrote them to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_import(args) -> int:

@@ -329,13 +329,8 @@ class LabelingSession:
         (``latal export --predictions``) prepares the latent space if the worker has not, and fits the learner on
         every label standing now (seeded by the project's seed, so the same labels give the same predictions)."""
         if refit:
-            if self.mean is None:
-                mean, log_var, learner_mean = self._load_latents()
-                with self._cond:
-                    self.mean, self.log_var, self.learner_mean = mean, log_var, learner_mean
-            self.sync()
-            with self._cond:
-                labels = {i: lab.label for i, lab in self.state.labels.items()}
+            self._ensure_latents()
+            labels = self._current_labels()
             if not labels:
                 raise LabelError("no item is labeled yet, so there is nothing to predict from: label some items "
                                  "(latal label) or load existing labels (latal import) first.")
@@ -380,30 +375,73 @@ class LabelingSession:
     def _cross_validate(self, view: PoolView) -> dict:
         """Stratified k-fold accuracy of the learner on the labels so far (classes with >= 2 labels).
         Abandoned, not blocking, when new labels already ask for the next retrain."""
+        out = self._out_of_fold(view, self.settings.cv_folds, abandon=True)
+        if isinstance(out, str):
+            return {"cv_accuracy": None, "cv_note": out}
+        rows, fold, proba = out
+        hit = proba.argmax(axis=1) == view.labels[rows]
+        scores = [float(np.mean(hit[fold == k])) for k in range(int(fold.max()) + 1)]
+        return {"cv_accuracy": float(np.mean(scores)), "cv_std": float(np.std(scores)), "cv_folds": len(scores),
+                "cv_labels": int(rows.size)}
+
+    def _out_of_fold(self, view: PoolView, n_folds: int, abandon: bool):
+        """Each labeled item's class distribution from the learner fitted without its fold (stratified k-fold
+        over the classes with >= 2 labels; a graph learner still sees the held-out items, unlabeled):
+        ``(rows, fold of each row, proba)``, or a string saying why there is none. With ``abandon``, gives up
+        when new labels already ask for the next retrain."""
         from sklearn.model_selection import StratifiedKFold
 
         y = view.labels[view.labeled]
         counts = np.bincount(y, minlength=view.n_classes)
         kept = counts >= 2
         if kept.sum() < 2:
-            return {"cv_accuracy": None, "cv_note": "needs 2 labels in at least 2 classes"}
-        folds = int(min(self.settings.cv_folds, counts[kept].min()))
+            return "needs 2 labels in at least 2 classes"
+        folds = int(min(n_folds, counts[kept].min()))
         rows = view.labeled[kept[y]]
         yk = view.labels[rows]
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.settings.seed)
         rows_of_learner = self._learner_view(view).mean
-        scores = []
+        proba = np.zeros((rows.size, view.n_classes))
+        fold = np.zeros(rows.size, dtype=np.int64)
         for k, (tr, te) in enumerate(splitter.split(rows, yk)):
-            if self._superseded():
-                return {"cv_accuracy": None, "cv_note": "abandoned for a newer round"}
+            if abandon and self._superseded():
+                return "abandoned for a newer round"
             labels = np.full(view.n, -1, dtype=np.int64)
             labels[rows[tr]] = yk[tr]
             sub = PoolView(view.mean, view.log_var, _readonly(labels), _readonly(rows[tr]),
                            _readonly(np.flatnonzero(labels == -1)), view.n_classes, view.class_names)
             model = self._fit(sub, self.settings.seed * 31 + k)
-            scores.append(float(np.mean(np.asarray(model.predict(rows_of_learner[rows[te]])) == yk[te])))
-        return {"cv_accuracy": float(np.mean(scores)), "cv_std": float(np.std(scores)), "cv_folds": folds,
-                "cv_labels": int(rows.size)}
+            proba[te] = pool_proba(model, rows_of_learner, self.inputs, items=rows[te])
+            fold[te] = k
+        return rows, fold, proba
+
+    def _ensure_latents(self) -> None:
+        """Prepare the latent space here and now if the worker has not (the command line, no server)."""
+        if self.mean is None:
+            mean, log_var, learner_mean = self._load_latents()
+            with self._cond:
+                self.mean, self.log_var, self.learner_mean = mean, log_var, learner_mean
+
+    def _current_labels(self) -> dict[int, str]:
+        self.sync()
+        with self._cond:
+            return {i: lab.label for i, lab in self.state.labels.items()}
+
+    def review(self, n_folds: int = 5) -> tuple[np.ndarray, np.ndarray, int]:
+        """Out-of-fold class distributions of the labeled items: each from the learner fitted on the other folds'
+        labels (stratified ``n_folds``-fold), so a label the rest of the labels contradict stands out.
+        Returns ``(items, proba, not_reviewed)``; items of a class with a single label cannot be held out and
+        are counted in ``not_reviewed``."""
+        if int(n_folds) < 2:
+            raise ValueError(f"a review needs at least 2 folds; got {n_folds}.")
+        self._ensure_latents()
+        labels = self._current_labels()
+        view = self._view(labels, set())
+        out = self._out_of_fold(view, int(n_folds), abandon=False)
+        if isinstance(out, str):
+            raise LabelError(f"nothing to review yet: the review {out} (it has {len(labels)} labels).")
+        rows, _, proba = out
+        return rows, proba, len(labels) - rows.size
 
     def _random_first(self) -> list[int]:
         rng = np.random.default_rng([self.settings.seed, 0])

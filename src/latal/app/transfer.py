@@ -66,6 +66,40 @@ def predictions_text(store: ProjectStore, proba, n_labels: int, fmt: str = "csv"
     return buf.getvalue()
 
 
+REVIEW_FIELDS = ("item", "source", "label", "annotator", "predicted", "confidence", "p_label")
+
+
+def review_text(store: ProjectStore, items, proba, not_reviewed: int, fmt: str = "csv") -> str:
+    """The labels a model fitted without them contradicts: each labeled item (``items``, with its out-of-fold
+    class distribution ``proba``) whose most likely class is not its label, the least likely label first
+    (``p_label``: the probability that model gives the label), with the annotator to ask."""
+    import numpy as np
+
+    if fmt not in ("csv", "json"):
+        raise ValueError(f"unknown export format {fmt!r}; use csv or json.")
+    labels = store.state().labels
+    index = {c: k for k, c in enumerate(store.classes)}
+    sources = store.sources()
+    proba = np.asarray(proba, dtype=float)
+    rows = []
+    for item, p in zip(np.asarray(items).tolist(), proba):
+        lab = labels[item]
+        best = int(p.argmax())
+        if store.classes[best] != lab.label:
+            rows.append({"item": item, "source": sources[item], "label": lab.label, "annotator": lab.annotator,
+                         "predicted": store.classes[best], "confidence": round(float(p[best]), 6),
+                         "p_label": round(float(p[index[lab.label]]), 6)})
+    rows.sort(key=lambda r: (r["p_label"], -r["confidence"], r["item"]))
+    if fmt == "json":
+        return json.dumps({"classes": store.classes, "reviewed": int(len(proba)), "not_reviewed": int(not_reviewed),
+                           "suspects": rows}, indent=1) + "\n"
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=REVIEW_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
 def read_labels(path) -> list[dict]:
     """Rows with a ``label`` and an ``item`` id or a ``source`` path, from a CSV (with a header) or a JSON
     file (a list of such objects, ``{"labels": [...]}`` as exported, or ``{source: label}``)."""
