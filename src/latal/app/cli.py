@@ -212,7 +212,8 @@ def cmd_review(args) -> int:
     def work(store, session):
         items, proba, not_reviewed = session.review(args.folds)
         text = review_text(store, items, proba, not_reviewed, args.format)
-        n = sum(1 for i, p in zip(items, proba) if store.classes[int(p.argmax())] != store.state().labels[int(i)].label)
+        labels = store.state().labels
+        n = sum(1 for i, p in zip(items, proba) if store.classes[int(p.argmax())] != labels[int(i)].label)
         print(f"latal: {n} of {len(items)} labels contradicted by the others ({args.folds}-fold"
               + (f"; {not_reviewed} in classes with one label not reviewed" if not_reviewed else "") + ")",
               file=sys.stderr, flush=True)

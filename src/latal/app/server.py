@@ -224,24 +224,33 @@ def create_app(session: LabelingSession, images, *, token: str | None = None, ho
         store.check_item(item)
         return jsonify({**session.item_info(item), "source": store.source(item)})
 
+    def export_format() -> str:
+        from latal.app.transfer import check_format
+
+        fmt = request.args.get("format", "csv")
+        try:
+            check_format(fmt)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        return fmt
+
+    def download(text: str, fmt: str, what: str) -> Response:
+        resp = Response(text, mimetype="text/csv" if fmt == "csv" else "application/json")
+        resp.headers["Content-Disposition"] = f"attachment; filename={store.path.stem}-{what}.{fmt}"
+        return resp
+
     @app.get("/api/export")
     def export():
         from latal.app.transfer import export_text
 
-        fmt = request.args.get("format", "csv")
-        if fmt not in ("csv", "json"):
-            raise BadRequest(f"unknown export format {fmt!r}; use csv or json.")
-        resp = Response(export_text(store, fmt), mimetype="text/csv" if fmt == "csv" else "application/json")
-        resp.headers["Content-Disposition"] = f"attachment; filename={store.path.stem}-labels.{fmt}"
-        return resp
+        fmt = export_format()
+        return download(export_text(store, fmt), fmt, "labels")
 
     @app.get("/api/predictions")
     def predictions():
         from latal.app.transfer import predictions_text
 
-        fmt = request.args.get("format", "csv")
-        if fmt not in ("csv", "json"):
-            raise BadRequest(f"unknown export format {fmt!r}; use csv or json.")
+        fmt = export_format()
         try:
             min_confidence = float(request.args.get("min_confidence", 0.0))
         except ValueError:
@@ -249,9 +258,7 @@ def create_app(session: LabelingSession, images, *, token: str | None = None, ho
         if not 0.0 <= min_confidence <= 1.0:
             raise BadRequest(f"min_confidence must lie in [0, 1]; got {min_confidence}.")
         proba, n_labels = session.predictions()
-        resp = Response(predictions_text(store, proba, n_labels, fmt, min_confidence),
-                        mimetype="text/csv" if fmt == "csv" else "application/json")
-        resp.headers["Content-Disposition"] = f"attachment; filename={store.path.stem}-predictions.{fmt}"
+        resp = download(predictions_text(store, proba, n_labels, fmt, min_confidence), fmt, "predictions")
         resp.headers["X-Latal-Labels-Used"] = str(n_labels)
         return resp
 

@@ -13,18 +13,26 @@ from latal.exceptions import DataError
 EXPORT_FIELDS = ("item", "source", "label", "annotator", "time")
 
 
-def export_text(store: ProjectStore, fmt: str = "csv") -> str:
-    """The standing label of every labeled item: item id, source path, label, annotator, time (UTC)."""
-    rows = store.export_rows()
-    if fmt == "json":
-        return json.dumps({"classes": store.classes, "labels": rows}, indent=1) + "\n"
-    if fmt != "csv":
+def check_format(fmt: str) -> None:
+    if fmt not in ("csv", "json"):
         raise ValueError(f"unknown export format {fmt!r}; use csv or json.")
+
+
+def _csv(fields, rows) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def export_text(store: ProjectStore, fmt: str = "csv") -> str:
+    """The standing label of every labeled item: item id, source path, label, annotator, time (UTC)."""
+    check_format(fmt)
+    rows = store.export_rows()
+    if fmt == "json":
+        return json.dumps({"classes": store.classes, "labels": rows}, indent=1) + "\n"
+    return _csv(EXPORT_FIELDS, rows)
 
 
 PREDICTION_FIELDS = ("item", "source", "label", "predicted", "confidence")
@@ -38,8 +46,7 @@ def predictions_text(store: ProjectStore, proba, n_labels: int, fmt: str = "csv"
     written (a prediction that differs from the label is worth a second look)."""
     import numpy as np
 
-    if fmt not in ("csv", "json"):
-        raise ValueError(f"unknown export format {fmt!r}; use csv or json.")
+    check_format(fmt)
     if not 0.0 <= float(min_confidence) <= 1.0:
         raise ValueError(f"min_confidence must lie in [0, 1]; got {min_confidence}.")
     proba = np.asarray(proba, dtype=float)
@@ -58,12 +65,8 @@ def predictions_text(store: ProjectStore, proba, n_labels: int, fmt: str = "csv"
             r["probabilities"] = [round(float(p), 6) for p in proba[r["item"]]]
         return json.dumps({"classes": store.classes, "labels_used": int(n_labels), "items": rows}, indent=1) + "\n"
     columns = [f"p_{c}" for c in store.classes]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=PREDICTION_FIELDS + tuple(columns), lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({**r, **{c: f"{p:.6f}" for c, p in zip(columns, proba[r["item"]])}})
-    return buf.getvalue()
+    return _csv(PREDICTION_FIELDS + tuple(columns),
+                ({**r, **{c: f"{p:.6f}" for c, p in zip(columns, proba[r["item"]])}} for r in rows))
 
 
 REVIEW_FIELDS = ("item", "source", "label", "annotator", "predicted", "confidence", "p_label")
@@ -75,8 +78,7 @@ def review_text(store: ProjectStore, items, proba, not_reviewed: int, fmt: str =
     (``p_label``: the probability that model gives the label), with the annotator to ask."""
     import numpy as np
 
-    if fmt not in ("csv", "json"):
-        raise ValueError(f"unknown export format {fmt!r}; use csv or json.")
+    check_format(fmt)
     labels = store.state().labels
     index = {c: k for k, c in enumerate(store.classes)}
     sources = store.sources()
@@ -93,11 +95,7 @@ def review_text(store: ProjectStore, items, proba, not_reviewed: int, fmt: str =
     if fmt == "json":
         return json.dumps({"classes": store.classes, "reviewed": int(len(proba)), "not_reviewed": int(not_reviewed),
                            "suspects": rows}, indent=1) + "\n"
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=REVIEW_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return _csv(REVIEW_FIELDS, rows)
 
 
 def read_labels(path) -> list[dict]:
