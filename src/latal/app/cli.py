@@ -190,10 +190,9 @@ def _with_session(args, work):
 def _predictions(args) -> tuple[str, str]:
     """The project's learner fitted on its labels, and every item's prediction as text (``latal export
     --predictions``)."""
-    from latal.app.transfer import predictions_text
+    from latal.app.transfer import check_min_confidence, predictions_text
 
-    if not 0.0 <= args.min_confidence <= 1.0:
-        raise ValueError(f"--min-confidence must lie in [0, 1]; got {args.min_confidence}.")
+    check_min_confidence(args.min_confidence)  # before the fit, not after
 
     def work(store, session):
         proba, n_labels = session.predictions(refit=True)
@@ -204,20 +203,18 @@ def _predictions(args) -> tuple[str, str]:
 
 
 def cmd_review(args) -> int:
-    from latal.app.transfer import review_text
+    from latal.app.transfer import review_rows, review_text
 
     if args.folds < 2:
         raise ValueError(f"--folds must be at least 2; got {args.folds}.")
 
     def work(store, session):
         items, proba, not_reviewed = session.review(args.folds)
-        text = review_text(store, items, proba, not_reviewed, args.format)
-        labels = store.state().labels
-        n = sum(1 for i, p in zip(items, proba) if store.classes[int(p.argmax())] != labels[int(i)].label)
-        print(f"latal: {n} of {len(items)} labels contradicted by the others ({args.folds}-fold"
+        rows = review_rows(store, items, proba)
+        print(f"latal: {len(rows)} of {len(items)} labels contradicted by the others ({args.folds}-fold"
               + (f"; {not_reviewed} in classes with one label not reviewed" if not_reviewed else "") + ")",
               file=sys.stderr, flush=True)
-        return text
+        return review_text(store, rows, len(items), not_reviewed, args.format)
 
     text = _with_session(args, work)
     if args.out:

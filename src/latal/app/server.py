@@ -248,15 +248,17 @@ def create_app(session: LabelingSession, images, *, token: str | None = None, ho
 
     @app.get("/api/predictions")
     def predictions():
-        from latal.app.transfer import predictions_text
+        from latal.app.transfer import check_min_confidence, predictions_text
 
         fmt = export_format()
         try:
             min_confidence = float(request.args.get("min_confidence", 0.0))
         except ValueError:
             raise BadRequest("min_confidence must be a number in [0, 1].") from None
-        if not 0.0 <= min_confidence <= 1.0:
-            raise BadRequest(f"min_confidence must lie in [0, 1]; got {min_confidence}.")
+        try:
+            check_min_confidence(min_confidence)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
         proba, n_labels = session.predictions()
         resp = download(predictions_text(store, proba, n_labels, fmt, min_confidence), fmt, "predictions")
         resp.headers["X-Latal-Labels-Used"] = str(n_labels)

@@ -343,17 +343,19 @@ class LabelingSession:
             if model is None:
                 raise Conflict("no model is fitted yet: the first one is fitted when the first batch is labeled "
                                "(or run `latal export --predictions`, which fits one on the labels so far).")
-        rows = self.mean if self.learner_mean is None else self.learner_mean
-        return pool_proba(model, rows, self.inputs), n_labels
+        return pool_proba(model, self._learner_rows(), self.inputs), n_labels
 
     def _guesses(self, model, items: list[int]) -> dict[int, tuple[int, float]]:
         """``{item: (class index, probability)}``: ``model``'s most likely class for each of ``items``."""
         if not items:
             return {}
-        rows = self.mean if self.learner_mean is None else self.learner_mean
-        proba = pool_proba(model, rows, self.inputs, items=items)
+        proba = pool_proba(model, self._learner_rows(), self.inputs, items=items)
         best = proba.argmax(axis=1)
         return {int(i): (int(c), float(proba[k, c])) for k, (i, c) in enumerate(zip(items, best))}
+
+    def _learner_rows(self) -> np.ndarray:
+        """Every item's row as the learner reads it: its own latents when it has them."""
+        return self.mean if self.learner_mean is None else self.learner_mean
 
     def _learner_view(self, view: PoolView) -> PoolView:
         """``view`` as the learner reads it: its own latents when it has them."""
@@ -400,7 +402,7 @@ class LabelingSession:
         rows = view.labeled[kept[y]]
         yk = view.labels[rows]
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.settings.seed)
-        rows_of_learner = self._learner_view(view).mean
+        rows_of_learner = self._learner_rows()
         proba = np.zeros((rows.size, view.n_classes))
         fold = np.zeros(rows.size, dtype=np.int64)
         for k, (tr, te) in enumerate(splitter.split(rows, yk)):

@@ -18,6 +18,11 @@ def check_format(fmt: str) -> None:
         raise ValueError(f"unknown export format {fmt!r}; use csv or json.")
 
 
+def check_min_confidence(min_confidence: float) -> None:
+    if not 0.0 <= float(min_confidence) <= 1.0:  # NaN fails too
+        raise ValueError(f"min_confidence must lie in [0, 1]; got {min_confidence}.")
+
+
 def _csv(fields, rows) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -47,8 +52,7 @@ def predictions_text(store: ProjectStore, proba, n_labels: int, fmt: str = "csv"
     import numpy as np
 
     check_format(fmt)
-    if not 0.0 <= float(min_confidence) <= 1.0:
-        raise ValueError(f"min_confidence must lie in [0, 1]; got {min_confidence}.")
+    check_min_confidence(min_confidence)
     proba = np.asarray(proba, dtype=float)
     if proba.shape != (store.n_items, len(store.classes)):
         raise ValueError(f"expected class distributions of shape ({store.n_items}, {len(store.classes)}); "
@@ -72,19 +76,17 @@ def predictions_text(store: ProjectStore, proba, n_labels: int, fmt: str = "csv"
 REVIEW_FIELDS = ("item", "source", "label", "annotator", "predicted", "confidence", "p_label")
 
 
-def review_text(store: ProjectStore, items, proba, not_reviewed: int, fmt: str = "csv") -> str:
+def review_rows(store: ProjectStore, items, proba) -> list[dict]:
     """The labels a model fitted without them contradicts: each labeled item (``items``, with its out-of-fold
     class distribution ``proba``) whose most likely class is not its label, the least likely label first
     (``p_label``: the probability that model gives the label), with the annotator to ask."""
     import numpy as np
 
-    check_format(fmt)
     labels = store.state().labels
     index = {c: k for k, c in enumerate(store.classes)}
     sources = store.sources()
-    proba = np.asarray(proba, dtype=float)
     rows = []
-    for item, p in zip(np.asarray(items).tolist(), proba):
+    for item, p in zip(np.asarray(items).tolist(), np.asarray(proba, dtype=float)):
         lab = labels[item]
         best = int(p.argmax())
         if store.classes[best] != lab.label:
@@ -92,8 +94,14 @@ def review_text(store: ProjectStore, items, proba, not_reviewed: int, fmt: str =
                          "predicted": store.classes[best], "confidence": round(float(p[best]), 6),
                          "p_label": round(float(p[index[lab.label]]), 6)})
     rows.sort(key=lambda r: (r["p_label"], -r["confidence"], r["item"]))
+    return rows
+
+
+def review_text(store: ProjectStore, rows: list[dict], reviewed: int, not_reviewed: int, fmt: str = "csv") -> str:
+    """:func:`review_rows` as CSV, or as JSON with how many labels were and were not reviewed."""
+    check_format(fmt)
     if fmt == "json":
-        return json.dumps({"classes": store.classes, "reviewed": int(len(proba)), "not_reviewed": int(not_reviewed),
+        return json.dumps({"classes": store.classes, "reviewed": int(reviewed), "not_reviewed": int(not_reviewed),
                            "suspects": rows}, indent=1) + "\n"
     return _csv(REVIEW_FIELDS, rows)
 
