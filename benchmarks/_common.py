@@ -154,3 +154,11 @@ def space_encoders(name: str, simclr_specs: list[str]) -> list[str]:
 def space_label(name: str, simclr_specs: list[str]) -> str:
     """``name`` with each SimCLR part replaced by its spec (for tables)."""
     return " + ".join(f"`{s}`" for s in space_encoders(name, simclr_specs))
+
+
+def graph_purity(W, y) -> float:
+    """The mean share of each item's graph neighbours (the rows of the sparse ``W``) that carry its class."""
+    degree = np.diff(W.indptr)
+    same = np.bincount(np.repeat(np.arange(len(y)), degree), weights=y[W.indices] == np.repeat(y, degree),
+                       minlength=len(y))
+    return float(np.mean(same / np.maximum(degree, 1)))

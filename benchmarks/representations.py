@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import markdown_table, space_encoders, space_label, write_json  # noqa: E402
+from _common import graph_purity, markdown_table, space_encoders, space_label, write_json  # noqa: E402
 
 from latal.experiment import ExperimentConfig, prepare  # noqa: E402
 from latal.learners.semi import knn_graph, poisson_potentials  # noqa: E402
@@ -86,10 +86,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         features = space(name, args, x)
         W, _ = knn_graph(features, 10)
-        degree = np.diff(W.indptr)
-        same = np.bincount(np.repeat(np.arange(len(y)), degree), weights=y[W.indices] == np.repeat(y, degree),
-                           minlength=len(y))
-        purity = float(np.mean(same / np.maximum(degree, 1)))
+        purity = graph_purity(W, y)
         row = {"space": name if name in NAMED else space_label(name, args.simclr), "dims": int(features.shape[1]), "purity": purity}
         rng = np.random.default_rng(args.seed)
         for k in args.per_class:

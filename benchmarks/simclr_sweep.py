@@ -27,19 +27,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import markdown_table, write_json  # noqa: E402
+from _common import graph_purity, markdown_table, write_json  # noqa: E402
 
 from latal.encoders import Latent, make_encoder  # noqa: E402
 from latal.encoders.stack import StackedEncoder  # noqa: E402
 from latal.experiment import ExperimentConfig, prepare  # noqa: E402
 from latal.learners.semi import knn_graph, poisson_potentials  # noqa: E402
-
-
-def purity(W, y) -> float:
-    degree = np.diff(W.indptr)
-    same = W.indices.size and (y[W.indices] == np.repeat(y, degree))
-    hits = np.bincount(np.repeat(np.arange(len(y)), degree), weights=same, minlength=len(y))
-    return float(np.mean(hits / np.maximum(degree, 1)))
 
 
 def poisson_draws(W, y, draws: list[np.ndarray]) -> list[float]:
@@ -76,16 +69,16 @@ def main(argv=None) -> int:
     draws = [np.array([rng.choice(np.flatnonzero(y == c)) for c in range(int(y.max()) + 1)])
              for _ in range(args.trials)]
     W, _ = knn_graph(np.asarray(vae.mean, dtype=np.float32), 10)
-    rows = [{"variant": "conv_vae alone (cached, whole pool)", "purity": purity(W, y), "joined_purity": None,
+    rows = [{"variant": "conv_vae alone (cached, whole pool)", "purity": graph_purity(W, y), "joined_purity": None,
              "poisson": poisson_draws(W, y, draws), "seconds": 0.0}]
     for spec in args.variants:
         t0 = time.perf_counter()
         encoder = make_encoder(spec, progress=False).fit(images)
         latent = encoder.encode(images)
         fit_s = time.perf_counter() - t0
-        alone = purity(knn_graph(np.asarray(latent.mean, dtype=np.float32), 10)[0], y)
+        alone = graph_purity(knn_graph(np.asarray(latent.mean, dtype=np.float32), 10)[0], y)
         W, _ = knn_graph(StackedEncoder.join([vae, latent]).mean, 10)
-        rows.append({"variant": spec, "purity": alone, "joined_purity": purity(W, y),
+        rows.append({"variant": spec, "purity": alone, "joined_purity": graph_purity(W, y),
                      "poisson": poisson_draws(W, y, draws), "seconds": fit_s})
         print(f"  {spec}: {fit_s:.0f} s, purity {100 * alone:.1f}, joined {100 * rows[-1]['joined_purity']:.1f}, "
               f"Poisson {100 * np.mean(rows[-1]['poisson']):.2f}", file=sys.stderr, flush=True)
