@@ -148,3 +148,65 @@ def test_token_protects_a_non_local_bind(browser, tmp_path):
         assert page.evaluate("document.querySelector('#grid img').naturalWidth") > 0  # the image came through
     finally:
         server.stop()
+
+
+def test_check_the_labels_relabel_keep_undo_and_back(browser, tmp_path):
+    """"check labels" on the page: the wrong labels are listed with the class the learner fitted without them
+    predicts; a key relabels the outlined one, Tab keeps it, Backspace undoes, Escape goes back to the batch."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from latal.cli import main
+
+    db = tmp_path / "digits.sqlite"
+    assert main(["label", "--db", str(db), "--init-only"]) == 0
+    y = load_digits().target  # the embedded digits: item i is load_digits()'s image i
+    rng = np.random.default_rng(0)
+    known = rng.choice(y.size, 200, replace=False)
+    wrong = {int(i): int((y[i] + 1 + rng.integers(9)) % 10) for i in known[:5]}
+    f = tmp_path / "known.csv"
+    f.write_text("item,label\n" + "".join(f"{i},{wrong.get(int(i), y[i])}\n" for i in known))
+    assert main(["import", str(f), "--db", str(db)]) == 0
+    server = Server(db)
+    try:
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        page.goto(server.url)
+        page.wait_for_selector("#grid .card img")
+        batch = batch_ids(page)
+        page.click("#review")
+        page.wait_for_function("document.body.dataset.mode === 'review' && document.querySelectorAll('#grid .card').length > 0",
+                               timeout=60000)
+        assert page.inner_text("#batch-title").startswith("labels to check: ")
+        assert "of the 200 checked are contradicted" in page.inner_text("#batch-title")
+        listed = batch_ids(page)
+        assert set(wrong) <= set(listed)  # every wrong label is listed
+        cards = {i: page.locator(f"#grid .card[data-item='{i}']") for i in listed}
+        for i in wrong:
+            assert cards[i].locator(".lab").inner_text() == f"labeled: {wrong[i]}"
+            assert cards[i].locator(".guess").inner_text().startswith("model: ")
+        # the outlined (first) card relabeled with its true class, by key
+        first = listed[0]
+        page.keyboard.press(str(y[first]))
+        page.wait_for_function(f"window.latal.acked.some(e => e.item === {first} && e.kind === 'relabel')", timeout=10000)
+        given = cards[first].locator(".lab").inner_text()
+        assert given.endswith(f"\u2192 {y[first]}") or given == f"kept: {y[first]}"
+        # the next one kept as given (Tab), then that undone (Backspace): it shows its label as given again
+        second = listed[1]
+        page.keyboard.press("Tab")
+        page.wait_for_function(f"window.latal.acked.filter(e => e.item === {second}).length === 1", timeout=10000)
+        assert cards[second].locator(".lab").inner_text().startswith("kept: ")
+        page.keyboard.press("Backspace")
+        page.wait_for_function("window.latal.acked.some(e => e.kind === 'undo')", timeout=10000)
+        page.wait_for_function(f"document.querySelector(\"#grid .card[data-item='{second}'] .lab\").textContent"
+                               ".startsWith('labeled: ')", timeout=10000)
+        # Escape: back to the same batch
+        page.keyboard.press("Escape")
+        page.wait_for_function("document.body.dataset.mode === 'label' && document.querySelectorAll('#grid .card').length > 0",
+                               timeout=10000)
+        assert batch_ids(page) == batch
+        assert not page.evaluate("window.latal.errors")
+        labels = {row["item"]: row["label"] for row in server.get("/api/export?format=json")["labels"]}
+        assert len(labels) == 200 and labels[first] == str(y[first])
+        assert labels[second] == str(wrong.get(second, y[second]))  # the keep undone: as imported
+    finally:
+        server.stop()

@@ -165,3 +165,76 @@ def test_predictions_download_uses_the_last_model(running):
                            ("min_confidence=abc", "must be a number"), ("min_confidence=nan", "[0, 1]")):
         r = c.get(f"/api/predictions?{query}")
         assert r.status_code == 400 and message in r.get_json()["error"]
+
+
+def test_checking_the_labels_runs_in_the_background_and_follows_the_relabels(running):
+    """The page's "check labels": POST starts the out-of-fold review (202), GET reports it; the wrong labels are
+    listed, least likely first, and a relabel made since shows who checked it and the label it has now."""
+    import time
+
+    from app_helpers import CLASSES, truth
+
+    c = client_for(running)
+    r = c.get("/api/review")
+    assert r.status_code == 200 and r.get_json() == {"status": "idle"}
+    items = list(range(0, 240, 4))[:60]  # 60 labels over the three blobs
+    wrong = items[:4]
+    for i in items:
+        label = CLASSES[(CLASSES.index(truth(i)) + 1) % 3] if i in wrong else truth(i)
+        assert c.post("/api/label", json={"item": i, "label": label, "annotator": "sloppy" if i in wrong else "ann"}
+                      ).status_code == 200
+    for body, message in (({"folds": 1}, "at least 2 folds"), ({"folds": "5"}, "folds must be an integer")):
+        r = c.post("/api/review", json=body)
+        assert r.status_code == 400 and message in r.get_json()["error"]
+    r = c.post("/api/review", json={"folds": 3})
+    assert r.status_code == 202 and r.get_json()["status"] in ("running", "done") and r.get_json()["labels"] == 60
+    deadline = time.monotonic() + 30
+    while (status := c.get("/api/review").get_json())["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status["status"] == "done" and status["reviewed"] == 60 and status["not_reviewed"] == 0
+    suspects = status["suspects"]
+    assert {s["item"] for s in suspects[:4]} == set(wrong)  # the wrong labels first
+    assert all(s["annotator"] == "sloppy" and s["predicted"] == truth(s["item"]) for s in suspects[:4])
+    assert all(s["checked_by"] is None and s["now"] == s["label"] != s["predicted"] for s in suspects)
+    p = [s["p_label"] for s in suspects]
+    assert p == sorted(p)
+    # one relabeled on the page, one kept (a relabel with the same class); both now say who checked them
+    fixed, kept = suspects[0]["item"], suspects[1]["item"]
+    assert c.post("/api/label", json={"item": fixed, "label": truth(fixed), "annotator": "ann"}).get_json()["kind"] \
+        == "relabel"
+    c.post("/api/label", json={"item": kept, "label": suspects[1]["label"], "annotator": "boss"})
+    after = {s["item"]: s for s in c.get("/api/review").get_json()["suspects"]}
+    assert after[fixed]["now"] == truth(fixed) and after[fixed]["checked_by"] == "ann"
+    assert after[kept]["now"] == suspects[1]["label"] and after[kept]["checked_by"] == "boss"
+    assert all(after[i]["checked_by"] is None for i in set(wrong) - {fixed, kept})
+    assert c.get("/api/progress").get_json()["labels"] == 60  # relabels use no budget
+    # undoing the relabel shows the item as it was given again
+    c.post("/api/undo", json={"annotator": "ann"})
+    after = {s["item"]: s for s in c.get("/api/review").get_json()["suspects"]}
+    assert after[fixed]["now"] == after[fixed]["label"] and after[fixed]["checked_by"] is None
+    # a new check sees the corrected labels: the relabel stands again and is no longer contradicted
+    c.post("/api/label", json={"item": fixed, "label": truth(fixed), "annotator": "ann"})
+    c.post("/api/review", json={})
+    deadline = time.monotonic() + 30
+    while (status := c.get("/api/review").get_json())["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status["folds"] == 5 and fixed not in {s["item"] for s in status["suspects"]}
+    assert kept in {s["item"] for s in status["suspects"]}  # kept as given: still contradicted, and listed
+
+
+def test_checking_the_labels_says_why_it_cannot_yet(store):
+    import time
+
+    from app_helpers import make_session
+    from latal.app.session import Conflict
+
+    s = make_session(store)  # not started: the latent space is not prepared yet
+    with pytest.raises(Conflict, match="still being prepared"):
+        s.start_review()
+    with started(store) as s:
+        c = client_for(s)
+        assert c.post("/api/review", json={}).status_code == 202
+        deadline = time.monotonic() + 30
+        while (status := c.get("/api/review").get_json())["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status["status"] == "error" and "nothing to review yet" in status["error"]

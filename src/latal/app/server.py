@@ -9,6 +9,9 @@ Routes (every ``/api`` answer is JSON; errors are ``{"error": message}`` with a 
 - ``POST /api/skip``   ``{"item", "annotator", "client"}``
 - ``POST /api/undo``   ``{"annotator", "client"}``
 - ``POST /api/release`` ``{"client"}``   give back a closing tab's items
+- ``POST /api/review`` ``{"folds": 5}``  check the labels in the background: each labeled item predicted by
+  the learner fitted without its fold
+- ``GET  /api/review``                  that check's status and the labels it found contradicted
 - ``GET  /api/progress``                labels used, per class, rounds with the estimated accuracy
 - ``GET  /api/items/<id>/image``        the image of one item, by id only
 - ``GET  /api/export?format=csv|json``  the labels so far
@@ -206,6 +209,18 @@ def create_app(session: LabelingSession, images, *, token: str | None = None, ho
         data = body()
         client = client_of(data)
         return jsonify(released=session.release(client) if client else 0)
+
+    @app.post("/api/review")
+    def start_review():
+        data = body()
+        folds = data.get("folds", 5)
+        if isinstance(folds, bool) or not isinstance(folds, int):
+            raise BadRequest(f"folds must be an integer (at least 2); got {folds!r}.")
+        return jsonify(session.start_review(folds)), 202
+
+    @app.get("/api/review")
+    def review_status():
+        return jsonify(session.review_status())
 
     @app.get("/api/progress")
     def progress():

@@ -129,6 +129,7 @@ class LabelingSession:
             for name, n in (rec.get("stopped") or {}).items():
                 self.stopped.setdefault(name, n)
         self._cache: dict = {}
+        self._review: dict = {}  # the background review's state (start_review)
         self._thread: threading.Thread | None = None
         self._closing = False
         self.round_seconds: list[dict] = []  # per retrain: fit/select seconds and time to publish
@@ -444,6 +445,58 @@ class LabelingSession:
             raise LabelError(f"nothing to review yet: the review {out} (it has {len(labels)} labels).")
         rows, _, proba = out
         return rows, proba, len(labels) - rows.size
+
+    def start_review(self, n_folds: int = 5) -> dict:
+        """Start :meth:`review` in the background (the page's "check labels"); :meth:`review_status` reports it.
+        A review already running is not started twice."""
+        n_folds = int(n_folds)
+        if n_folds < 2:
+            raise LabelError(f"a review needs at least 2 folds; got {n_folds}.")
+        self.sync()
+        with self._cond:
+            if self.mean is None:
+                raise Conflict("the latent space is still being prepared; check the labels once the model status "
+                               "says idle.")
+            if self._review.get("status") != "running":
+                self._review = {"status": "running", "folds": n_folds, "labels": len(self.state.labels),
+                                "since_event": self.state.last_event}
+                threading.Thread(target=self._review_job, args=(n_folds,), name="latal-review",
+                                 daemon=True).start()
+        return self.review_status()
+
+    def _review_job(self, n_folds: int) -> None:
+        from latal.app.transfer import review_rows
+
+        started = time.monotonic()
+        try:
+            items, proba, not_reviewed = self.review(n_folds)
+            result = {"status": "done", "reviewed": int(items.size), "not_reviewed": int(not_reviewed),
+                      "suspects": review_rows(self.store, items, proba)}
+        except LatalError as exc:  # nothing to review yet
+            result = {"status": "error", "error": str(exc)}
+        except Exception as exc:
+            log.error("the review failed:\n%s", traceback.format_exc())
+            result = {"status": "error", "error": f"the review failed: {exc}"}
+        with self._cond:
+            self._review.update(result, seconds=round(time.monotonic() - started, 3))
+            self._cond.notify_all()
+
+    def review_status(self) -> dict:
+        """The last review started here: ``status`` (idle, running, done or error) and, when done, the labels it
+        found contradicted (:func:`~latal.app.transfer.review_rows`), each with ``now``: its label as it stands
+        (None if undone) and ``checked_by``: who labeled it again since the review started, if anyone."""
+        self.sync()
+        with self._cond:
+            out = {k: v for k, v in self._review.items() if k != "since_event"} or {"status": "idle"}
+            since = self._review.get("since_event", 0)
+            if "suspects" in out:
+                rows = []
+                for row in out["suspects"]:
+                    lab = self.state.labels.get(row["item"])
+                    rows.append({**row, "now": lab.label if lab else None,
+                                 "checked_by": lab.annotator if lab and lab.event > since else None})
+                out["suspects"] = rows
+        return out
 
     def _random_first(self) -> list[int]:
         rng = np.random.default_rng([self.settings.seed, 0])

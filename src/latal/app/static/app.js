@@ -18,6 +18,7 @@ const state = {
   project: null, items: [], focus: 0, round: -1, provisional: false,
   keyToClass: {}, chain: Promise.resolve(), inflight: 0, loading: false,
   batchStart: null,
+  mode: "label",  // "label": the query batch; "review": the labels a model fitted without them contradicts
 };
 // what tests and benchmarks read: every acknowledged event and the batch-to-batch latencies
 window.latal = { acked: [], timings: [], errors: [], rounds: [] };
@@ -72,16 +73,25 @@ function render() {
     guess.className = "guess";
     if (it.guess) {
       guess.textContent = `model: ${it.guess.label} \u00b7 ${Math.round(100 * it.guess.confidence)}%`;
-      guess.title = "the last model's class for this item and its probability; Tab accepts it";
+      guess.title = reviewing()
+        ? `the class the learner fitted without this label predicts; it gives the label ${it.given} ${Math.round(100 * it.p_label)}%`
+        : "the last model's class for this item and its probability; Tab accepts it";
     }
+    if (reviewing()) lab.title = `labeled ${it.given} by ${it.annotator}`;
     card.append(img, lab, guess);
     card.addEventListener("click", () => setFocus(i));
     grid.append(card);
     paint(i);
   });
   $("empty").hidden = state.items.length > 0;
-  $("provisional").hidden = !state.provisional;
-  $("batch-title").textContent = state.round >= 0 ? `round ${state.round} batch` : "first batch";
+  $("provisional").hidden = !state.provisional || reviewing();
+  $("batch-title").textContent = reviewing()
+    ? (state.review ? `labels to check: ${state.items.length} of the ${state.review.reviewed} checked are contradicted` : "checking the labels")
+    : (state.round >= 0 ? `round ${state.round} batch` : "first batch");
+  $("label-hint").hidden = reviewing();
+  $("review-hint").hidden = !reviewing();
+  $("review-back").hidden = !reviewing();
+  document.body.dataset.mode = state.mode;
   document.body.dataset.round = String(state.round);
   highlight();
 }
@@ -93,10 +103,18 @@ function paint(i) {
   card.classList.toggle("labeled", !!it.label);
   card.classList.toggle("skipped", !it.label && it.skipped);
   card.classList.toggle("pending", !!it.pending);
-  card.querySelector(".lab").textContent = it.label ? it.label : (it.skipped ? "skipped" : "");
   card.dataset.label = it.label || "";
+  if (reviewing()) {  // the label given, and what the person decided: kept, or changed to another class
+    card.querySelector(".lab").textContent = !it.label ? `labeled: ${it.given}`
+      : (it.label === it.given ? `kept: ${it.given}` : `${it.given} \u2192 ${it.label}`);
+    card.querySelector(".guess").hidden = false;
+    return;
+  }
+  card.querySelector(".lab").textContent = it.label ? it.label : (it.skipped ? "skipped" : "");
   card.querySelector(".guess").hidden = !it.guess || !!it.label || !!it.skipped;
 }
+
+function reviewing() { return state.mode === "review"; }
 
 function highlight() {
   [...$("grid").children].forEach((c, i) => c.classList.toggle("focus", i === state.focus));
@@ -126,7 +144,7 @@ function enqueue(fn) {
   state.inflight++;
   state.chain = state.chain.then(fn).catch((e) => toast(e.message)).finally(() => {
     state.inflight--;
-    if (state.inflight === 0 && allDone()) loadNext();
+    if (state.inflight === 0 && !reviewing() && allDone()) loadNext();
   });
 }
 
@@ -140,7 +158,7 @@ function labelFocused(cls) {
   paint(i);
   const n = nextOpen(i);
   if (n >= 0) setFocus(n);
-  if (allDone()) state.batchStart = started;  // the last label of the batch: the clock for the next one
+  if (!reviewing() && allDone()) state.batchStart = started;  // the last label of the batch: the clock for the next one
   enqueue(async () => {
     try {
       const r = await api("api/label", { item: it.id, label: cls, annotator: annotator(), client });
@@ -158,6 +176,7 @@ function skipFocused() {
   const i = state.focus;
   const it = state.items[i];
   if (!it) return;
+  if (reviewing()) { setFocus(i + 1); return; }  // skipping a labeled item would take its label away: move on
   it.skipped = true; it.label = null; it.pending = true;
   paint(i);
   const n = nextOpen(i);
@@ -177,6 +196,15 @@ function undo() {
     const r = await api("api/undo", { annotator: annotator(), client });
     window.latal.acked.push({ event: r.event, item: r.item.id, kind: "undo", undone: r.undone.event });
     let i = state.items.findIndex((it) => it.id === r.item.id);
+    if (reviewing()) {  // a relabel undone: the item shows its label as given again
+      if (i >= 0) {
+        const it = state.items[i];
+        Object.assign(it, { label: r.item.label === it.given ? null : r.item.label, pending: false });
+        paint(i); setFocus(i);
+      }
+      refreshProgress();
+      return;
+    }
     if (i < 0) {  // an item of an earlier batch: bring it back into view
       state.items.unshift({ id: r.item.id, label: r.item.label, skipped: r.item.skipped, guess: r.item.guess || null });
       render();
@@ -198,6 +226,7 @@ async function loadNext() {
     for (;;) {
       const n = state.project ? state.project.batch : 20;
       const r = await api(`api/next?client=${encodeURIComponent(client)}&n=${n}&wait=2`);
+      if (reviewing()) break;  // the labels are being checked; the batch is loaded again afterwards
       if (r.items.length) {
         const fresh = r.round !== state.round || r.provisional !== state.provisional || !sameItems(r.items);
         state.items = r.items.map((it) => ({ id: it.id, label: it.label, skipped: it.skipped, guess: it.guess || null }));
@@ -236,6 +265,40 @@ function sameItems(items) {
 function showEmpty(msg) {
   $("empty").hidden = !msg;
   $("empty").textContent = msg || "";
+}
+
+// ---------------------------------------------------------------- checking the labels
+async function startReview() {
+  if (reviewing()) return;
+  state.mode = "review"; state.review = null; state.items = []; state.focus = 0;
+  render();
+  showEmpty("Checking the labels: the learner is fitted once per fold of them, each time without that fold\u2026");
+  try {
+    let r = await api("api/review", {});
+    while (r.status === "running") {
+      await new Promise((res) => setTimeout(res, 500));
+      if (!reviewing()) return;
+      r = await api("api/review");
+    }
+    if (!reviewing()) return;
+    if (r.status !== "done") { showEmpty(r.error || "The check did not run."); return; }
+    state.review = r;
+    state.items = r.suspects.map((x) => ({ id: x.item, given: x.label, annotator: x.annotator, p_label: x.p_label,
+      label: x.checked_by ? x.now : null, skipped: false, guess: { label: x.predicted, confidence: x.confidence } }));
+    state.focus = Math.max(0, nextOpen(-1));
+    render();
+    if (!state.items.length) showEmpty(`No label is contradicted: each of the ${r.reviewed} labels checked agrees with the learner fitted without it.`);
+  } catch (e) {
+    toast(e.message);
+    if (reviewing()) showEmpty(e.message);
+  }
+}
+
+function endReview() {
+  if (!reviewing()) return;
+  state.mode = "label"; state.review = null; state.items = [];
+  render();
+  loadNext();
 }
 
 // ---------------------------------------------------------------- full size
@@ -317,16 +380,20 @@ function drawPlot(rounds) {
 document.addEventListener("keydown", (e) => {
   if (e.target && e.target.tagName === "INPUT") return;
   if (!$("modal").hidden && (e.key === "Escape" || e.key === "Enter")) { closeModal(); e.preventDefault(); return; }
-  if (e.key === "Escape") return;
+  if (e.key === "Escape") { endReview(); return; }
   if ((e.key === "z" && (e.ctrlKey || e.metaKey)) || e.key === "Backspace") { undo(); e.preventDefault(); return; }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.key === " ") { skipFocused(); e.preventDefault(); return; }
   if (e.key === "ArrowRight" || e.key === "ArrowDown") { setFocus(state.focus + 1); e.preventDefault(); return; }
   if (e.key === "ArrowLeft" || e.key === "ArrowUp") { setFocus(state.focus - 1); e.preventDefault(); return; }
   if (e.key === "Enter") { openModal(); e.preventDefault(); return; }
-  if (e.key === "Tab" && !e.shiftKey && e.target === document.body) {  // accept the model's guess, if it has one
+  if (e.key === "Tab" && !e.shiftKey && e.target === document.body) {
     const it = state.items[state.focus];
-    if (it && it.guess && !it.label && !it.skipped) { labelFocused(it.guess.label); e.preventDefault(); }
+    if (reviewing()) {  // keep the label as given: a relabel with the same class says someone checked it
+      if (it) { labelFocused(it.given); e.preventDefault(); }
+    } else if (it && it.guess && !it.label && !it.skipped) {  // accept the model's guess, if it has one
+      labelFocused(it.guess.label); e.preventDefault();
+    }
     return;
   }
   const cls = state.keyToClass[e.key.toLowerCase()];
@@ -336,6 +403,8 @@ document.addEventListener("keydown", (e) => {
 $("modal").addEventListener("click", closeModal);
 $("skip").addEventListener("click", skipFocused);
 $("undo").addEventListener("click", undo);
+$("review").addEventListener("click", (e) => { e.currentTarget.blur(); startReview(); });
+$("review-back").addEventListener("click", (e) => { e.currentTarget.blur(); endReview(); });
 window.addEventListener("pagehide", () => {
   const body = JSON.stringify({ client });
   navigator.sendBeacon("api/release", new Blob([body], { type: "application/json" }));  // the cookie carries a token
