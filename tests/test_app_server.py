@@ -195,7 +195,8 @@ def test_checking_the_labels_runs_in_the_background_and_follows_the_relabels(run
     suspects = status["suspects"]
     assert {s["item"] for s in suspects[:4]} == set(wrong)  # the wrong labels first
     assert all(s["annotator"] == "sloppy" and s["predicted"] == truth(s["item"]) for s in suspects[:4])
-    assert all(s["checked_by"] is None and s["now"] == s["label"] != s["predicted"] for s in suspects)
+    assert all(s["checked_by"] is None and s["now"] == s["label"] != s["predicted"] and not s["rechecked"]
+               for s in suspects)
     p = [s["p_label"] for s in suspects]
     assert p == sorted(p)
     # one relabeled on the page, one kept (a relabel with the same class); both now say who checked them
@@ -219,7 +220,9 @@ def test_checking_the_labels_runs_in_the_background_and_follows_the_relabels(run
     while (status := c.get("/api/review").get_json())["status"] == "running" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert status["folds"] == 5 and fixed not in {s["item"] for s in status["suspects"]}
-    assert kept in {s["item"] for s in status["suspects"]}  # kept as given: still contradicted, and listed
+    rows = status["suspects"]
+    assert rows[-1]["item"] == kept and rows[-1]["rechecked"]  # kept as given: still contradicted, listed last
+    assert not any(s["rechecked"] for s in rows[:-1]) and rows[-1]["checked_by"] is None  # (not since this check)
 
 
 def test_checking_the_labels_says_why_it_cannot_yet(store):

@@ -265,7 +265,7 @@ def test_cli_review_lists_the_labels_the_others_contradict(tmp_path, capsys):
     assert set(flipped.tolist()) <= set(suspects)  # every wrong label is found ...
     assert len(set(suspects[:12]) & set(flipped.tolist())) >= 7  # ... and most of them first (8 measured)
     assert all(r["annotator"] == "sloppy" for r in rows if int(r["item"]) in set(flipped.tolist()))
-    assert all(r["predicted"] != r["label"] for r in rows)
+    assert all(r["predicted"] != r["label"] and r["rechecked"] == "False" for r in rows)  # imports, not relabels
     p = [float(r["p_label"]) for r in rows]
     assert p == sorted(p) and all(float(r["confidence"]) > float(r["p_label"]) for r in rows)
     assert main(["review", "--db", str(db), "--format", "json", "--folds", "3"]) == 0

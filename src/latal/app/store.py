@@ -74,6 +74,7 @@ class ItemLabel:
     annotator: str
     time: float
     event: int
+    kind: str = "label"  # the event's kind: label, relabel (given again, by a person who looked twice) or import
 
 
 @dataclass
@@ -121,7 +122,7 @@ class LabelState:
         if last.kind == "skip":
             self.skipped.add(item)
         else:
-            self.labels[item] = ItemLabel(last.label, last.annotator, last.time, last.id)
+            self.labels[item] = ItemLabel(last.label, last.annotator, last.time, last.id, last.kind)
 
     def last_undoable(self, annotator: str) -> Event | None:
         """The annotator's most recent label, relabel or skip that is not undone yet."""

@@ -73,13 +73,14 @@ def predictions_text(store: ProjectStore, proba, n_labels: int, fmt: str = "csv"
                 ({**r, **{c: f"{p:.6f}" for c, p in zip(columns, proba[r["item"]])}} for r in rows))
 
 
-REVIEW_FIELDS = ("item", "source", "label", "annotator", "predicted", "confidence", "p_label")
+REVIEW_FIELDS = ("item", "source", "label", "annotator", "predicted", "confidence", "p_label", "rechecked")
 
 
 def review_rows(store: ProjectStore, items, proba) -> list[dict]:
     """The labels a model fitted without them contradicts: each labeled item (``items``, with its out-of-fold
     class distribution ``proba``) whose most likely class is not its label, the least likely label first
-    (``p_label``: the probability that model gives the label), with the annotator to ask."""
+    (``p_label``: the probability that model gives the label), with the annotator to ask. Labels a person gave
+    again (``rechecked``: a relabel, e.g. kept or corrected on the page's check) come after the others."""
     import numpy as np
 
     labels = store.state().labels
@@ -92,8 +93,8 @@ def review_rows(store: ProjectStore, items, proba) -> list[dict]:
         if store.classes[best] != lab.label:
             rows.append({"item": item, "source": sources[item], "label": lab.label, "annotator": lab.annotator,
                          "predicted": store.classes[best], "confidence": round(float(p[best]), 6),
-                         "p_label": round(float(p[index[lab.label]]), 6)})
-    rows.sort(key=lambda r: (r["p_label"], -r["confidence"], r["item"]))
+                         "p_label": round(float(p[index[lab.label]]), 6), "rechecked": lab.kind == "relabel"})
+    rows.sort(key=lambda r: (r["rechecked"], r["p_label"], -r["confidence"], r["item"]))
     return rows
 
 

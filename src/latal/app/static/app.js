@@ -284,7 +284,7 @@ async function startReview() {
     if (r.status !== "done") { showEmpty(r.error || "The check did not run."); return; }
     state.review = r;
     state.items = r.suspects.map((x) => ({ id: x.item, given: x.label, annotator: x.annotator, p_label: x.p_label,
-      label: x.checked_by ? x.now : null, skipped: false, guess: { label: x.predicted, confidence: x.confidence } }));
+      label: x.checked_by ? x.now : (x.rechecked ? x.label : null), skipped: false, guess: { label: x.predicted, confidence: x.confidence } }));
     state.focus = Math.max(0, nextOpen(-1));
     render();
     if (!state.items.length) showEmpty(`No label is contradicted: each of the ${r.reviewed} labels checked agrees with the learner fitted without it.`);
