@@ -310,3 +310,29 @@ def test_a_project_can_label_blind_to_the_model(store):
         nxt = s.next_items("a", wait=30)
         assert nxt["round"] == 1 and s.model is not None and not s.error
         assert s.wait_idle(30) and not any("guess" in it for it in nxt["items"]) and not s.guesses
+
+
+def test_imported_labels_are_used_at_once(tmp_path):
+    """Labels imported before the page opens choose its first batch (no random start), and labels imported while
+    it runs (another process: `latal import`) bring the next round without waiting for the batch."""
+    path = tmp_path / "p.sqlite"
+    store = ProjectStore.create(path, [str(i) for i in range(240)], {"classes": CLASSES})
+    store.append_many([("import", i, "file", truth(i)) for i in range(0, 60, 2)])
+    with running(store) as s:
+        assert s.round == 0 and store.rounds()[0]["n_labels"] == 30
+        assert store.rounds()[0]["strategy"] == repr(s.strategy) and s.model_labels == 30
+        first = [i["id"] for i in s.next_items("a")["items"]]
+        assert not set(first) & set(range(0, 60, 2))
+        other = ProjectStore.open(path)  # another process imports 20 more
+        other.append_many([("import", i, "file", truth(i)) for i in range(100, 140, 2)])
+        other.close()
+        s.sync()
+        assert s.wait_idle(30) and s.round == 1 and store.rounds()[1]["n_labels"] == 50 and s.model_labels == 50
+        s.label(first[0], truth(first[0]), "ann", "a")  # a label of the page's own: no round until the batch is done
+        assert s.wait_idle(30) and s.round == 1
+    store.close()
+    store = ProjectStore.open(path)  # imported while closed: the reopened page starts from them too
+    store.append_many([("import", i, "file", truth(i)) for i in range(200, 210)])
+    with running(store) as s:
+        assert s.round == 2 and store.rounds()[2]["n_labels"] == 61
+    store.close()

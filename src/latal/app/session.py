@@ -117,7 +117,12 @@ class LabelingSession:
         queued = store.latest_queue()
         if queued is not None:
             self.round, self.batch, self.reserve = queued
-        self.fit_labels = len(self.state.labels) if queued is not None else 0
+        rounds = store.rounds()
+        self.fit_labels = int(rounds[-1].get("n_labels", 0)) if rounds else 0
+        # labels imported since the last round (or before the first): the next round is due without waiting
+        # for the batch, so the model and the batch it picks start from them
+        since = rounds[-1]["time"] if rounds else float("-inf")
+        self._imported = any(e.kind == "import" and e.time > since for e in store.events())
         self.pending = False
         self.busy = False
         self.exhausted = False
@@ -125,7 +130,7 @@ class LabelingSession:
         self.error: str | None = None
         self._failed_at: int | None = None
         self.stopped: dict[str, int] = {}
-        for rec in store.rounds():
+        for rec in rounds:
             for name, n in (rec.get("stopped") or {}).items():
                 self.stopped.setdefault(name, n)
         self._cache: dict = {}
@@ -133,7 +138,7 @@ class LabelingSession:
         self._thread: threading.Thread | None = None
         self._closing = False
         self.round_seconds: list[dict] = []  # per retrain: fit/select seconds and time to publish
-        if queued is None and isinstance(initial_strategy, RandomSampling):
+        if queued is None and not self.state.labels and isinstance(initial_strategy, RandomSampling):
             # a random first batch needs no latent space: the person starts while the encoder trains
             first = self._random_first()
             b = self.settings.batch
@@ -204,7 +209,7 @@ class LabelingSession:
                     self._cond.wait()
                 if self._closing:
                     return
-                self.pending, self.busy = False, True
+                self.pending, self.busy, self._imported = False, True, False
                 self.status = "training"
                 labels = {i: lab.label for i, lab in self.state.labels.items()}
                 skipped = set(self.state.skipped)
@@ -518,13 +523,17 @@ class LabelingSession:
         new = self.store.events(self.state.last_event)
         if new:
             with self._cond:
-                self.state.apply(new)
+                self._apply(new)
                 self._maybe_request_round()
+
+    def _apply(self, events) -> None:
+        self.state.apply(events)
+        self._imported = self._imported or any(e.kind == "import" for e in events)
 
     def _catch_up(self) -> None:
         """Fold in the event just written (and any other process's before it), then see whether a round is due."""
         with self._cond:
-            self.state.apply(self.store.events(self.state.last_event))  # ours and anything before it
+            self._apply(self.store.events(self.state.last_event))  # ours and anything before it
             self._maybe_request_round()
             self._cond.notify_all()
 
@@ -550,7 +559,7 @@ class LabelingSession:
             batch_done = all(self.state.is_done(i) for i in self.batch) and not self.exhausted
             every = self.settings.retrain_every
             new = len(self.state.labels) - self.fit_labels
-            if batch_done or (every is not None and new >= every):
+            if batch_done or (every is not None and new >= every) or (self._imported and new > 0):
                 self.pending = True
         if self.pending:
             self._cond.notify_all()
