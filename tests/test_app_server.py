@@ -191,7 +191,7 @@ def test_checking_the_labels_runs_in_the_background_and_follows_the_relabels(run
     deadline = time.monotonic() + 30
     while (status := c.get("/api/review").get_json())["status"] == "running" and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert status["status"] == "done" and status["reviewed"] == 60 and status["not_reviewed"] == 0
+    assert status["status"] == "done" and status["reviewed"] == 60 and status["not_reviewed"] == 0 and status["folds_done"] == 3
     suspects = status["suspects"]
     assert {s["item"] for s in suspects[:4]} == set(wrong)  # the wrong labels first
     assert all(s["annotator"] == "sloppy" and s["predicted"] == truth(s["item"]) for s in suspects[:4])

@@ -392,11 +392,11 @@ class LabelingSession:
         return {"cv_accuracy": float(np.mean(scores)), "cv_std": float(np.std(scores)), "cv_folds": len(scores),
                 "cv_labels": int(rows.size)}
 
-    def _out_of_fold(self, view: PoolView, n_folds: int, abandon: bool):
+    def _out_of_fold(self, view: PoolView, n_folds: int, abandon: bool, on_fold: Callable[[int, int], None] | None = None):
         """Each labeled item's class distribution from the learner fitted without its fold (stratified k-fold
         over the classes with >= 2 labels; a graph learner still sees the held-out items, unlabeled):
         ``(rows, fold of each row, proba)``, or a string saying why there is none. With ``abandon``, gives up
-        when new labels already ask for the next retrain."""
+        when new labels already ask for the next retrain; ``on_fold(done, folds)`` is told after each fit."""
         from sklearn.model_selection import StratifiedKFold
 
         y = view.labels[view.labeled]
@@ -421,6 +421,8 @@ class LabelingSession:
             model = self._fit(sub, self.settings.seed * 31 + k)
             proba[te] = pool_proba(model, rows_of_learner, self.inputs, items=rows[te])
             fold[te] = k
+            if on_fold is not None:
+                on_fold(k + 1, folds)
         return rows, fold, proba
 
     def _ensure_latents(self) -> None:
@@ -435,7 +437,8 @@ class LabelingSession:
         with self._cond:
             return {i: lab.label for i, lab in self.state.labels.items()}
 
-    def review(self, n_folds: int = 5) -> tuple[np.ndarray, np.ndarray, int]:
+    def review(self, n_folds: int = 5, on_fold: Callable[[int, int], None] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, int]:
         """Out-of-fold class distributions of the labeled items: each from the learner fitted on the other folds'
         labels (stratified ``n_folds``-fold), so a label the rest of the labels contradict stands out.
         Returns ``(items, proba, not_reviewed)``; items of a class with a single label cannot be held out and
@@ -445,7 +448,7 @@ class LabelingSession:
         self._ensure_latents()
         labels = self._current_labels()
         view = self._view(labels, set())
-        out = self._out_of_fold(view, int(n_folds), abandon=False)
+        out = self._out_of_fold(view, int(n_folds), abandon=False, on_fold=on_fold)
         if isinstance(out, str):
             raise LabelError(f"nothing to review yet: the review {out} (it has {len(labels)} labels).")
         rows, _, proba = out
@@ -463,8 +466,8 @@ class LabelingSession:
                 raise Conflict("the latent space is still being prepared; check the labels once the model status "
                                "says idle.")
             if self._review.get("status") != "running":
-                self._review = {"status": "running", "folds": n_folds, "labels": len(self.state.labels),
-                                "since_event": self.state.last_event}
+                self._review = {"status": "running", "folds": n_folds, "folds_done": 0,
+                                "labels": len(self.state.labels), "since_event": self.state.last_event}
                 threading.Thread(target=self._review_job, args=(n_folds,), name="latal-review",
                                  daemon=True).start()
         return self.review_status()
@@ -474,7 +477,7 @@ class LabelingSession:
 
         started = time.monotonic()
         try:
-            items, proba, not_reviewed = self.review(n_folds)
+            items, proba, not_reviewed = self.review(n_folds, on_fold=self._review_progress)
             result = {"status": "done", "reviewed": int(items.size), "not_reviewed": int(not_reviewed),
                       "suspects": review_rows(self.store, items, proba)}
         except LatalError as exc:  # nothing to review yet
@@ -485,6 +488,10 @@ class LabelingSession:
         with self._cond:
             self._review.update(result, seconds=round(time.monotonic() - started, 3))
             self._cond.notify_all()
+
+    def _review_progress(self, done: int, folds: int) -> None:
+        with self._cond:
+            self._review.update(folds_done=done, folds=folds)
 
     def review_status(self) -> dict:
         """The last review started here: ``status`` (idle, running, done or error) and, when done, the labels it

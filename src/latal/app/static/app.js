@@ -276,6 +276,7 @@ async function startReview() {
   try {
     let r = await api("api/review", {});
     while (r.status === "running") {
+      showEmpty(`Checking the ${r.labels} labels: the learner is fitted once per fold, each time without that fold's labels (${r.folds_done} of ${r.folds} done)\u2026`);
       await new Promise((res) => setTimeout(res, 500));
       if (!reviewing()) return;
       r = await api("api/review");
