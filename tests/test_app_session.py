@@ -29,6 +29,7 @@ def test_batches_follow_one_another_and_are_stored(store):
         rec = store.rounds()[-1]
         assert rec["n_labels"] == 10 and rec["fit_seconds"] >= 0
         assert 0.0 <= rec["cv_accuracy"] <= 1.0 and rec["cv_folds"] in (2, 3)  # folds <= smallest class count
+        assert 0 <= rec["cv_contradicted"] <= rec["cv_labels"] and (rec["cv_contradicted"] == 0) == (rec["cv_accuracy"] == 1)
 
 
 def test_two_clients_get_different_items_and_leases_expire(store):

@@ -390,7 +390,7 @@ class LabelingSession:
         hit = proba.argmax(axis=1) == view.labels[rows]
         scores = [float(np.mean(hit[fold == k])) for k in range(int(fold.max()) + 1)]
         return {"cv_accuracy": float(np.mean(scores)), "cv_std": float(np.std(scores)), "cv_folds": len(scores),
-                "cv_labels": int(rows.size)}
+                "cv_labels": int(rows.size), "cv_contradicted": int(np.sum(~hit))}
 
     def _out_of_fold(self, view: PoolView, n_folds: int, abandon: bool, on_fold: Callable[[int, int], None] | None = None):
         """Each labeled item's class distribution from the learner fitted without its fold (stratified k-fold
@@ -700,7 +700,8 @@ class LabelingSession:
                 "model": self.status, "error": self.error, "pending": self.pending or self.busy,
                 "exhausted": self.exhausted,
                 "rounds": [{k: r.get(k) for k in ("round", "n_labels", "cv_accuracy", "cv_std", "cv_folds",
-                                                  "fit_seconds", "select_seconds")} for r in rounds],
+                                                  "cv_contradicted", "fit_seconds", "select_seconds")}
+                           for r in rounds],
                 "stopped": dict(self.stopped),
                 "stopping": (rounds[-1].get("stopping") if rounds else None),
             }

@@ -336,6 +336,9 @@ async function refreshProgress() {
     banner.textContent = stops.map(([name, n]) => `Stopping criterion \u201c${name}\u201d fired at ${n} labels: more labels are unlikely to change the model much.`).join(" ");
     window.latal.rounds = p.rounds;
     drawPlot(p.rounds);
+    // the last estimate's held-out predictions already name the labels they contradict: say how many
+    const est = p.rounds.filter((r) => r.cv_contradicted !== null && r.cv_contradicted !== undefined).pop();
+    $("review").textContent = est && est.cv_contradicted ? `check labels (${est.cv_contradicted} contradicted at ${est.n_labels})` : "check labels";
   } catch (e) { /* the next refresh will tell */ }
   progressTimer = setTimeout(refreshProgress, 3000);
 }
