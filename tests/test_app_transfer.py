@@ -273,3 +273,17 @@ def test_cli_review_lists_the_labels_the_others_contradict(tmp_path, capsys):
     assert data["reviewed"] == 300 and data["not_reviewed"] == 0 and len(data["suspects"]) < 60
     assert main(["review", "--db", str(db), "--folds", "1"]) == 2
     assert "at least 2" in capsys.readouterr().err
+
+
+def test_review_rows_skip_a_label_undone_while_the_review_ran(tmp_path):
+    import numpy as np
+
+    from latal.app.transfer import review_rows
+
+    store = ProjectStore.create(tmp_path / "p.sqlite", ["a", "b", "c"], {"classes": ["x", "y"]})
+    store.append("label", 0, "ann", "x")
+    ev = store.append("label", 1, "ann", "x")
+    store.append("undo", 1, "ann", target=ev.id)  # taken back after the review read the labels
+    rows = review_rows(store, [0, 1], np.array([[0.2, 0.8], [0.1, 0.9]]))
+    assert [r["item"] for r in rows] == [0] and rows[0]["predicted"] == "y" and not rows[0]["rechecked"]
+    store.close()

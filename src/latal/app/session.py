@@ -392,7 +392,8 @@ class LabelingSession:
         return {"cv_accuracy": float(np.mean(scores)), "cv_std": float(np.std(scores)), "cv_folds": len(scores),
                 "cv_labels": int(rows.size), "cv_contradicted": int(np.sum(~hit))}
 
-    def _out_of_fold(self, view: PoolView, n_folds: int, abandon: bool, on_fold: Callable[[int, int], None] | None = None):
+    def _out_of_fold(self, view: PoolView, n_folds: int, abandon: bool,
+                     on_fold: Callable[[int, int], None] | None = None):
         """Each labeled item's class distribution from the learner fitted without its fold (stratified k-fold
         over the classes with >= 2 labels; a graph learner still sees the held-out items, unlabeled):
         ``(rows, fold of each row, proba)``, or a string saying why there is none. With ``abandon``, gives up

@@ -88,7 +88,9 @@ def review_rows(store: ProjectStore, items, proba) -> list[dict]:
     sources = store.sources()
     rows = []
     for item, p in zip(np.asarray(items).tolist(), np.asarray(proba, dtype=float)):
-        lab = labels[item]
+        lab = labels.get(item)
+        if lab is None:  # undone while the review ran: nothing to check
+            continue
         best = int(p.argmax())
         if store.classes[best] != lab.label:
             rows.append({"item": item, "source": sources[item], "label": lab.label, "annotator": lab.annotator,
