@@ -83,7 +83,24 @@ def test_cli_label_init_import_export(tmp_path, capsys):
     assert main(["label", "--db", str(db), "--init-only", "--batch", "50"]) == 0
     assert "resumed" in capsys.readouterr().out and ProjectStore.open(db).config["batch"] == 50
     assert main(["label", "--db", str(db), "--init-only", "--classes", "a,b"]) == 2
-    assert "classes cannot change" in capsys.readouterr().err
+    assert "cannot be renamed, reordered or removed" in capsys.readouterr().err
+    assert main(["label", "--db", str(db), "--init-only", "--classes", "1,0,2,3,4,5,6,7,8,9,other"]) == 2
+    assert ProjectStore.open(db).config["classes"] == [str(d) for d in range(10)]  # refused: nothing changed
+    capsys.readouterr()
+    # a class found while labeling is added after the others; the labels keep theirs, the learner predicts it
+    digits = ",".join(str(d) for d in range(10))
+    assert main(["label", "--db", str(db), "--init-only", "--classes", digits + ",other"]) == 0
+    assert "added classes: other" in capsys.readouterr().out
+    assert ProjectStore.open(db).config["classes"][-1] == "other"
+    g = tmp_path / "other.csv"
+    g.write_text("item,label\n5,other\n6,other\n")
+    assert main(["import", str(g), "--db", str(db)]) == 0
+    pred = tmp_path / "pred.csv"
+    assert main(["export", "--db", str(db), "--predictions", "--out", str(pred)]) == 0
+    rows = list(csv.DictReader(pred.open()))
+    assert "p_other" in rows[0] and {r["label"] for r in rows if r["label"]} == {"0", "1", "other"}
+    assert main(["label", "--db", str(db), "--init-only", "--classes", digits + ",other"]) == 0  # same: a resume
+    assert "added classes" not in capsys.readouterr().out
     assert main(["label", "--db", str(db), "--init-only", "--dataset", "mnist"]) == 2
     assert "not the dataset mnist" in capsys.readouterr().err
 

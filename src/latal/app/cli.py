@@ -18,7 +18,8 @@ def add_parsers(sub) -> None:
                      help="digits (default for a new project), mnist, fashion-mnist, a .npy/.npz file of images")
     lab.add_argument("--data-dir", default=None, help="folder holding the IDX files of mnist / fashion-mnist")
     lab.add_argument("--classes", default=None,
-                     help="class names separated by commas (default: the dataset's own, when it has them)")
+                     help="class names separated by commas (default: the dataset's own, when it has them); "
+                          "on resume, names after the project's add classes")
     lab.add_argument("--db", required=True, help="the project's SQLite file (created if absent, else resumed)")
     lab.add_argument("--image-size", type=int, default=None, help="side the encoder resizes --images to (32)")
     lab.add_argument("--preset", default=None,

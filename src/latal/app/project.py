@@ -105,9 +105,15 @@ def open_or_create(s: LabelSettings):
         if spec is not None and spec != cfg["source"]:
             raise ProjectError(f"{path} labels items of {_describe(cfg['source'])}, not {_describe(spec)}; "
                                "use another --db for other data, or leave the data options out to resume.")
-        if s.classes is not None and list(s.classes) != cfg["classes"]:
-            raise ProjectError(f"{path} has the classes {cfg['classes']}, not {s.classes}; classes cannot change "
-                               "once labels exist. Leave --classes out to resume, or start a new --db.")
+        old = list(cfg["classes"])
+        added = []
+        if s.classes is not None and list(s.classes) != old:
+            if list(s.classes[: len(old)]) != old:
+                raise ProjectError(
+                    f"{path} has the classes {old}, not {s.classes}; classes cannot be renamed, reordered or removed "
+                    f"once labels exist, only added after the others (--classes {','.join(old)},NEW). Leave --classes "
+                    "out to resume, or start a new --db.")
+            added = list(s.classes[len(old):])
         changed = {k: v for k, v in s.values.items() if v is not None and cfg.get(k) != v}
         if changed:
             try:
@@ -117,6 +123,9 @@ def open_or_create(s: LabelSettings):
                 raise
             store.update_config(**changed)
             notes.append("changed: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+        if added:  # a class found while labeling: the labels so far keep theirs, the learner gets one more
+            store.update_config(classes=old + added)
+            notes.append("added classes: " + ", ".join(added))
         ds, sources = load_source(cfg["source"])
         if len(sources) != store.n_items or sources != store.sources():
             raise ProjectError(
