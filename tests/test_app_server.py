@@ -56,6 +56,10 @@ def test_label_flow_through_http(running):
     assert csv.splitlines()[0] == "item,source,label,annotator,time" and f"{items[0]['id']}," in csv
     u = c.post("/api/undo", json={"annotator": "ann", "client": "t1"})
     assert u.status_code == 200 and u.get_json()["item"]["label"] is None
+    h = c.get("/api/history?format=json")
+    assert h.status_code == 200 and "history.json" in h.headers["Content-Disposition"]
+    assert [(e["kind"], e["undone"]) for e in h.get_json()["events"]] == [("label", True), ("undo", False)]
+    assert c.get("/api/history?format=xml").status_code == 400
 
 
 @pytest.mark.parametrize("body, status, message", [

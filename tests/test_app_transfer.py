@@ -304,3 +304,29 @@ def test_review_rows_skip_a_label_undone_while_the_review_ran(tmp_path):
     rows = review_rows(store, [0, 1], np.array([[0.2, 0.8], [0.1, 0.9]]))
     assert [r["item"] for r in rows] == [0] and rows[0]["predicted"] == "y" and not rows[0]["rechecked"]
     store.close()
+
+
+def test_cli_export_history_lists_every_event_and_what_was_undone(tmp_path, capsys):
+    db = tmp_path / "p.sqlite"
+    store = ProjectStore.create(db, ["a.png", "b.png", "c.png"], {"classes": ["x", "y"], "source": {"kind": "test"}})
+    first = store.append("label", 0, "ann", "x")
+    store.append("relabel", 0, "bob", "y")
+    skip = store.append("skip", 1, "ann")
+    store.append("undo", 1, "ann", target=skip.id)
+    store.append_many([("import", 2, "file", "y")])
+    store.close()
+    out = tmp_path / "history.csv"
+    assert main(["export", "--db", str(db), "--history", "--out", str(out)]) == 0
+    assert "wrote 5 events" in capsys.readouterr().err
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["kind"], r["item"], r["source"], r["label"], r["annotator"]) for r in rows] == [
+        ("label", "0", "a.png", "x", "ann"), ("relabel", "0", "a.png", "y", "bob"), ("skip", "1", "b.png", "", "ann"),
+        ("undo", "1", "b.png", "", "ann"), ("import", "2", "c.png", "y", "file")]
+    assert [r["undone"] for r in rows] == ["False", "False", "True", "False", "False"]
+    assert rows[3]["undoes"] == str(skip.id) and rows[0]["event"] == str(first.id)
+    assert all(r["time"].endswith("Z") and "T" in r["time"] for r in rows)
+    assert main(["export", "--db", str(db), "--history", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["classes"] == ["x", "y"] and len(data["events"]) == 5 and data["events"][2]["undone"] is True
+    assert main(["export", "--db", str(db), "--history", "--predictions"]) == 2
+    assert "give one of them" in capsys.readouterr().err

@@ -70,6 +70,9 @@ def add_parsers(sub) -> None:
     exp.add_argument("--predictions", action="store_true",
                      help="fit the project's learner on the labels so far (its encoder from the cache) and write "
                           "every item's predicted class, confidence and class probabilities")
+    exp.add_argument("--history", action="store_true",
+                     help="every event instead of the standing labels: each label, relabel, skip, undo and import "
+                          "with its annotator and time, and whether it was undone since")
     exp.add_argument("--min-confidence", type=float, default=0.0,
                      help="with --predictions: leave out unlabeled items predicted with a lower probability (0)")
     exp.add_argument("--device", default="auto")
@@ -153,15 +156,18 @@ def cmd_label(args) -> int:
 
 def cmd_export(args) -> int:
     from latal.app.store import ProjectStore
-    from latal.app.transfer import export_text
+    from latal.app.transfer import export_text, history_text
 
     if args.min_confidence != 0.0 and not args.predictions:
         raise ValueError("--min-confidence applies to --predictions only.")
+    if args.history and args.predictions:
+        raise ValueError("--history and --predictions write different things; give one of them.")
     if args.predictions:
         text, what = _predictions(args)
     else:
         store = ProjectStore.open(args.db)
-        text, what = export_text(store, args.format), "labels"
+        text, what = (history_text(store, args.format), "events") if args.history \
+            else (export_text(store, args.format), "labels")
         store.close()
     if args.out:
         Path(args.out).write_text(text)

@@ -15,6 +15,7 @@ Routes (every ``/api`` answer is JSON; errors are ``{"error": message}`` with a 
 - ``GET  /api/progress``                labels used, per class, rounds with the estimated accuracy
 - ``GET  /api/items/<id>/image``        the image of one item, by id only
 - ``GET  /api/export?format=csv|json``  the labels so far
+- ``GET  /api/history?format=csv|json`` every event: who labeled, relabeled, skipped or undid what, and when
 - ``GET  /api/predictions?format=csv|json&min_confidence=P``  every item's class as the last fitted learner
   predicts it (409 before the first model)
 
@@ -260,6 +261,13 @@ def create_app(session: LabelingSession, images, *, token: str | None = None, ho
 
         fmt = export_format()
         return download(export_text(store, fmt), fmt, "labels")
+
+    @app.get("/api/history")
+    def history():
+        from latal.app.transfer import history_text
+
+        fmt = export_format()
+        return download(history_text(store, fmt), fmt, "history")
 
     @app.get("/api/predictions")
     def predictions():

@@ -344,11 +344,24 @@ class ProjectStore:
         """One row per labeled item: id, source path, label, annotator and time of the standing label."""
         state = self.state()
         sources = self.sources()
-        return [
-            {"item": item, "source": sources[item], "label": lab.label, "annotator": lab.annotator,
-             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(lab.time)) + f".{int(lab.time % 1 * 1000):03d}Z"}
-            for item, lab in sorted(state.labels.items())
-        ]
+        return [{"item": item, "source": sources[item], "label": lab.label, "annotator": lab.annotator,
+                 "time": utc(lab.time)} for item, lab in sorted(state.labels.items())]
+
+    def history_rows(self) -> list[dict]:
+        """Every event in order: what each person did to which item and when, and whether it was undone since
+        (``undoes``: the event an undo takes back; ``undone``: taken back by a later undo)."""
+        events = self.events()
+        state = LabelState()
+        state.apply(events)
+        sources = self.sources()
+        return [{"event": e.id, "time": utc(e.time), "kind": e.kind, "item": e.item, "source": sources[e.item],
+                 "label": e.label or "", "annotator": e.annotator, "undoes": e.target if e.kind == "undo" else "",
+                 "undone": e.id in state.undone} for e in events]
+
+
+def utc(t: float) -> str:
+    """``t`` (seconds since the epoch) as an ISO 8601 UTC time with milliseconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
 def check_annotator(name) -> str:

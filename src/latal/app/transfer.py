@@ -40,6 +40,19 @@ def export_text(store: ProjectStore, fmt: str = "csv") -> str:
     return _csv(EXPORT_FIELDS, rows)
 
 
+HISTORY_FIELDS = ("event", "time", "kind", "item", "source", "label", "annotator", "undoes", "undone")
+
+
+def history_text(store: ProjectStore, fmt: str = "csv") -> str:
+    """Every label, relabel, skip, undo and import in the order they happened (:meth:`ProjectStore.history_rows`):
+    who labeled what and when, including what was changed or taken back since."""
+    check_format(fmt)
+    rows = store.history_rows()
+    if fmt == "json":
+        return json.dumps({"classes": store.classes, "events": rows}, indent=1) + "\n"
+    return _csv(HISTORY_FIELDS, rows)
+
+
 PREDICTION_FIELDS = ("item", "source", "label", "predicted", "confidence")
 
 
