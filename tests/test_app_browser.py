@@ -208,9 +208,20 @@ def test_check_the_labels_relabel_keep_undo_and_back(browser, tmp_path):
         page.wait_for_function("document.body.dataset.mode === 'label' && document.querySelectorAll('#grid .card').length > 0",
                                timeout=10000)
         assert batch_ids(page) == batch
+        # "+": the nearest unlabeled items to the outlined one; a key labels them, Escape goes back again
+        page.keyboard.press("+")
+        page.wait_for_function("document.body.dataset.mode === 'similar'", timeout=10000)
+        assert page.inner_text("#batch-title").startswith(f"more like item {batch[0]}: the 24 nearest unlabeled items")
+        near = batch_ids(page)
+        assert len(near) == 24 and not set(near) & set(known.tolist())
+        page.keyboard.press(str(y[near[0]]))
+        page.wait_for_function(f"window.latal.acked.some(e => e.item === {near[0]} && e.kind === 'label')", timeout=10000)
+        page.keyboard.press("Escape")
+        page.wait_for_function("document.body.dataset.mode === 'label'", timeout=10000)
+        page.wait_for_function(f"document.querySelectorAll('#grid .card').length === {len(batch)}", timeout=10000)
         assert not page.evaluate("window.latal.errors")
         labels = {row["item"]: row["label"] for row in server.get("/api/export?format=json")["labels"]}
-        assert len(labels) == 200 and labels[first] == str(y[first])
+        assert len(labels) == 201 and labels[first] == str(y[first]) and labels[near[0]] == str(y[near[0]])
         assert labels[second] == str(wrong.get(second, y[second]))  # the keep undone: as imported
     finally:
         server.stop()

@@ -245,3 +245,34 @@ def test_checking_the_labels_says_why_it_cannot_yet(store):
         while (status := c.get("/api/review").get_json())["status"] == "running" and time.monotonic() < deadline:
             time.sleep(0.05)
         assert status["status"] == "error" and "nothing to review yet" in status["error"]
+
+
+def test_more_like_this_lists_the_nearest_items_nobody_labeled(store):
+    import numpy as np
+
+    from app_helpers import make_session, truth
+
+    s = make_session(store)  # not started: no latent space yet
+    c = client_for(s)
+    r = c.get("/api/items/3/similar")
+    assert r.status_code == 409 and "still being prepared" in r.get_json()["error"]
+    with started(store) as s:
+        c = client_for(s)
+        for i in (0, 3, 6):  # labeled and skipped items are not offered again
+            c.post("/api/label", json={"item": i, "label": truth(i), "annotator": "ann"})
+        c.post("/api/skip", json={"item": 9, "annotator": "ann"})
+        r = c.get("/api/items/3/similar?k=10").get_json()
+        assert r["item"]["id"] == 3 and r["item"]["label"] == truth(3)
+        ids = [x["id"] for x in r["items"]]
+        assert len(ids) == 10 and not {0, 3, 6, 9} & set(ids)
+        d = np.square(s.mean[ids] - s.mean[3]).sum(axis=1)
+        assert np.all(np.diff(d) >= 0)  # nearest first
+        others = np.setdiff1d(np.arange(240), [0, 3, 6, 9, *ids])
+        assert d.max() <= np.square(s.mean[others] - s.mean[3]).sum(axis=1).min()  # and the nearest of all
+        assert sum(truth(i) == truth(3) for i in ids) >= 9  # three separated blobs: its own class
+        assert len(c.get("/api/items/3/similar?k=500").get_json()["items"]) == 240 - 4
+        for query, status, message in (("k=0", 400, "from 1 to 500"), ("k=x", 400, "from 1 to 500"),
+                                       ("k=501", 400, "from 1 to 500")):
+            r = c.get(f"/api/items/3/similar?{query}")
+            assert r.status_code == status and message in r.get_json()["error"]
+        assert c.get("/api/items/999/similar").status_code == 404

@@ -14,6 +14,7 @@ Routes (every ``/api`` answer is JSON; errors are ``{"error": message}`` with a 
 - ``GET  /api/review``                  that check's status and the labels it found contradicted
 - ``GET  /api/progress``                labels used, per class, rounds with the estimated accuracy
 - ``GET  /api/items/<id>/image``        the image of one item, by id only
+- ``GET  /api/items/<id>/similar?k=24`` the k nearest items in the latent space nobody labeled or skipped yet
 - ``GET  /api/export?format=csv|json``  the labels so far
 - ``GET  /api/history?format=csv|json`` every event: who labeled, relabeled, skipped or undid what, and when
 - ``GET  /api/predictions?format=csv|json&min_confidence=P``  every item's class as the last fitted learner
@@ -239,6 +240,14 @@ def create_app(session: LabelingSession, images, *, token: str | None = None, ho
     def item_info(item: int):
         store.check_item(item)
         return jsonify({**session.item_info(item), "source": store.source(item)})
+
+    @app.get("/api/items/<int:item>/similar")
+    def similar(item: int):
+        try:
+            k = int(request.args.get("k", 24))
+        except ValueError:
+            raise BadRequest("k must be an integer from 1 to 500.") from None
+        return jsonify(session.similar(item, k))
 
     def export_format() -> str:
         from latal.app.transfer import check_format

@@ -625,6 +625,35 @@ class LabelingSession:
                 return {"status": status, "round": self.round, "provisional": taking_reserve,
                         "items": [self.item_info(i) for i in items]}
 
+    def similar(self, item, k: int = 24) -> dict:
+        """The ``k`` items nearest to ``item`` in the latent space the strategies choose in, nearest first, that
+        nobody has labeled or skipped (the page's "more like this": more of a rare class than the queries find),
+        each with the last model's guess. Labels given to them count towards the budget like any other."""
+        item = self.store.check_item(item)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 500:
+            raise LabelError(f"k must be an integer from 1 to 500; got {k!r}.")
+        self.sync()
+        with self._cond:
+            if self.mean is None:
+                raise Conflict("the latent space is still being prepared; ask for similar items once the model "
+                               "status says idle.")
+            mean, model = self.mean, self.model
+            done = np.fromiter(set(self.state.labels) | self.state.skipped, dtype=np.int64)
+        dist = np.square(mean - mean[item]).sum(axis=1)
+        dist[item] = np.inf
+        dist[done] = np.inf
+        m = int(min(k, np.isfinite(dist).sum()))
+        near = np.argpartition(dist, m - 1)[:m] if m else np.zeros(0, dtype=np.int64)
+        near = near[np.argsort(dist[near], kind="stable")].tolist()
+        guesses = self._guesses(model, near) if model is not None and self.settings.guesses else {}
+        items = []
+        for i in near:
+            info = self.item_info(i)
+            if i in guesses:
+                info["guess"] = {"label": self.classes[guesses[i][0]], "confidence": round(guesses[i][1], 4)}
+            items.append(info)
+        return {"item": self.item_info(item), "items": items}
+
     def item_info(self, item: int) -> dict:
         lab = self.state.labels.get(item)
         info = {"id": int(item), "label": lab.label if lab else None, "skipped": item in self.state.skipped}

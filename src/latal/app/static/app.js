@@ -18,7 +18,8 @@ const state = {
   project: null, items: [], focus: 0, round: -1, provisional: false,
   keyToClass: {}, chain: Promise.resolve(), inflight: 0, loading: false,
   batchStart: null,
-  mode: "label",  // "label": the query batch; "review": the labels a model fitted without them contradicts
+  mode: "label",  // "label": the query batch; "review": the labels a model fitted without them contradicts;
+                  // "similar": the nearest unlabeled items to one item (more like it)
 };
 // what tests and benchmarks read: every acknowledged event and the batch-to-batch latencies
 window.latal = { acked: [], timings: [], errors: [], rounds: [] };
@@ -84,13 +85,14 @@ function render() {
     paint(i);
   });
   $("empty").hidden = state.items.length > 0;
-  $("provisional").hidden = !state.provisional || reviewing();
+  $("provisional").hidden = !state.provisional || away();
   $("batch-title").textContent = reviewing()
     ? (state.review ? `labels to check: ${state.items.length} of the ${state.review.reviewed} checked are contradicted` : "checking the labels")
+    : state.mode === "similar" ? similarTitle()
     : (state.round >= 0 ? `round ${state.round} batch` : "first batch");
   $("label-hint").hidden = reviewing();
   $("review-hint").hidden = !reviewing();
-  $("review-back").hidden = !reviewing();
+  $("review-back").hidden = !away();
   document.body.dataset.mode = state.mode;
   document.body.dataset.round = String(state.round);
   highlight();
@@ -115,6 +117,7 @@ function paint(i) {
 }
 
 function reviewing() { return state.mode === "review"; }
+function away() { return state.mode !== "label"; }  // not on the query batch: it stays leased, and comes back on Esc
 
 function highlight() {
   [...$("grid").children].forEach((c, i) => c.classList.toggle("focus", i === state.focus));
@@ -144,7 +147,7 @@ function enqueue(fn) {
   state.inflight++;
   state.chain = state.chain.then(fn).catch((e) => toast(e.message)).finally(() => {
     state.inflight--;
-    if (state.inflight === 0 && !reviewing() && allDone()) loadNext();
+    if (state.inflight === 0 && !away() && allDone()) loadNext();
   });
 }
 
@@ -158,7 +161,7 @@ function labelFocused(cls) {
   paint(i);
   const n = nextOpen(i);
   if (n >= 0) setFocus(n);
-  if (!reviewing() && allDone()) state.batchStart = started;  // the last label of the batch: the clock for the next one
+  if (!away() && allDone()) state.batchStart = started;  // the last label of the batch: the clock for the next one
   enqueue(async () => {
     try {
       const r = await api("api/label", { item: it.id, label: cls, annotator: annotator(), client });
@@ -226,7 +229,7 @@ async function loadNext() {
     for (;;) {
       const n = state.project ? state.project.batch : 20;
       const r = await api(`api/next?client=${encodeURIComponent(client)}&n=${n}&wait=2`);
-      if (reviewing()) break;  // the labels are being checked; the batch is loaded again afterwards
+      if (away()) break;  // checking labels or labeling similar items; the batch is loaded again afterwards
       if (r.items.length) {
         const fresh = r.round !== state.round || r.provisional !== state.provisional || !sameItems(r.items);
         state.items = r.items.map((it) => ({ id: it.id, label: it.label, skipped: it.skipped, guess: it.guess || null }));
@@ -295,11 +298,31 @@ async function startReview() {
   }
 }
 
-function endReview() {
-  if (!reviewing()) return;
-  state.mode = "label"; state.review = null; state.items = [];
+function backToBatch() {
+  if (!away()) return;
+  state.mode = "label"; state.review = null; state.similarOf = null; state.items = [];
   render();
   loadNext();
+}
+
+// ---------------------------------------------------------------- more like this one
+function similarTitle() {
+  const src = state.similarOf;
+  if (!src) return "finding similar items";
+  return `more like item ${src.id}${src.label ? ` (labeled ${src.label})` : ""}: the ${state.items.length} nearest unlabeled items`;
+}
+
+async function startSimilar() {
+  const it = state.items[state.focus];
+  if (!it) return;
+  try {
+    const r = await api(`api/items/${it.id}/similar?k=24`);
+    state.mode = "similar"; state.review = null; state.similarOf = r.item;
+    state.items = r.items.map((x) => ({ id: x.id, label: x.label, skipped: x.skipped, guess: x.guess || null }));
+    state.focus = 0;
+    render();
+    showEmpty(state.items.length ? null : "Every item is labeled or skipped.");
+  } catch (e) { toast(e.message); }
 }
 
 // ---------------------------------------------------------------- full size
@@ -384,7 +407,8 @@ function drawPlot(rounds) {
 document.addEventListener("keydown", (e) => {
   if (e.target && e.target.tagName === "INPUT") return;
   if (!$("modal").hidden && (e.key === "Escape" || e.key === "Enter")) { closeModal(); e.preventDefault(); return; }
-  if (e.key === "Escape") { endReview(); return; }
+  if (e.key === "Escape") { backToBatch(); return; }
+  if (e.key === "+") { startSimilar(); e.preventDefault(); return; }
   if ((e.key === "z" && (e.ctrlKey || e.metaKey)) || e.key === "Backspace") { undo(); e.preventDefault(); return; }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   if (e.key === " ") { skipFocused(); e.preventDefault(); return; }
@@ -408,7 +432,8 @@ $("modal").addEventListener("click", closeModal);
 $("skip").addEventListener("click", skipFocused);
 $("undo").addEventListener("click", undo);
 $("review").addEventListener("click", (e) => { e.currentTarget.blur(); startReview(); });
-$("review-back").addEventListener("click", (e) => { e.currentTarget.blur(); endReview(); });
+$("review-back").addEventListener("click", (e) => { e.currentTarget.blur(); backToBatch(); });
+$("similar").addEventListener("click", (e) => { e.currentTarget.blur(); startSimilar(); });
 window.addEventListener("pagehide", () => {
   const body = JSON.stringify({ client });
   navigator.sendBeacon("api/release", new Blob([body], { type: "application/json" }));  // the cookie carries a token
