@@ -331,9 +331,14 @@ def test_imported_labels_are_used_at_once(tmp_path):
         assert s.wait_idle(30) and s.round == 1 and store.rounds()[1]["n_labels"] == 50 and s.model_labels == 50
         s.label(first[0], truth(first[0]), "ann", "a")  # a label of the page's own: no round until the batch is done
         assert s.wait_idle(30) and s.round == 1
+        other = ProjectStore.open(path)  # corrections imported over existing labels refit too (no new label)
+        other.append_many([("import", i, "file", CLASSES[(CLASSES.index(truth(i)) + 1) % 3]) for i in (100, 102)])
+        other.close()
+        s.sync()
+        assert s.wait_idle(30) and s.round == 2 and store.rounds()[2]["n_labels"] == 51
     store.close()
     store = ProjectStore.open(path)  # imported while closed: the reopened page starts from them too
     store.append_many([("import", i, "file", truth(i)) for i in range(200, 210)])
     with running(store) as s:
-        assert s.round == 2 and store.rounds()[2]["n_labels"] == 61
+        assert s.round == 3 and store.rounds()[3]["n_labels"] == 61
     store.close()

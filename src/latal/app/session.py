@@ -567,7 +567,7 @@ class LabelingSession:
             batch_done = all(self.state.is_done(i) for i in self.batch) and not self.exhausted
             every = self.settings.retrain_every
             new = len(self.state.labels) - self.fit_labels
-            if batch_done or (every is not None and new >= every) or (self._imported and new > 0):
+            if batch_done or (every is not None and new >= every) or self._imported:
                 self.pending = True
         if self.pending:
             self._cond.notify_all()
