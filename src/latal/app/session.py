@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latal.app.store import ProjectStore
+from latal.app.store import LabelState, ProjectStore
 from latal.exceptions import LabelError, LatalError
 from latal.learners.base import fit_extras, pool_proba
 from latal.pool import PoolView, _readonly
@@ -111,7 +111,9 @@ class LabelingSession:
         self.guesses: dict[int, tuple[int, float]] = {}  # that learner's class and probability for the queued items
         self._clock = clock
         self._cond = threading.Condition(threading.RLock())
-        self.state = store.state()
+        events = store.events()  # read once: the label state and the imports since the last round
+        self.state = LabelState()
+        self.state.apply(events)
         self.leases: dict[int, tuple[str, float]] = {}
         self.round, self.batch, self.reserve = -1, [], []
         queued = store.latest_queue()
@@ -122,7 +124,7 @@ class LabelingSession:
         # labels imported since the last round (or before the first): the next round is due without waiting
         # for the batch, so the model and the batch it picks start from them
         since = rounds[-1]["time"] if rounds else float("-inf")
-        self._imported = any(e.kind == "import" and e.time > since for e in store.events())
+        self._imported = any(e.kind == "import" and e.time > since for e in events)
         self.pending = False
         self.busy = False
         self.exhausted = False
@@ -463,15 +465,17 @@ class LabelingSession:
             raise LabelError(f"a review needs at least 2 folds; got {n_folds}.")
         self.sync()
         with self._cond:
-            if self.mean is None:
-                raise Conflict("the latent space is still being prepared; check the labels once the model status "
-                               "says idle.")
+            self._require_latents("check the labels")
             if self._review.get("status") != "running":
                 self._review = {"status": "running", "folds": n_folds, "folds_done": 0,
                                 "labels": len(self.state.labels), "since_event": self.state.last_event}
                 threading.Thread(target=self._review_job, args=(n_folds,), name="latal-review",
                                  daemon=True).start()
         return self.review_status()
+
+    def _require_latents(self, action: str) -> None:
+        if self.mean is None:
+            raise Conflict(f"the latent space is still being prepared; {action} once the model status says idle.")
 
     def _review_job(self, n_folds: int) -> None:
         from latal.app.transfer import review_rows
@@ -634,9 +638,7 @@ class LabelingSession:
             raise LabelError(f"k must be an integer from 1 to 500; got {k!r}.")
         self.sync()
         with self._cond:
-            if self.mean is None:
-                raise Conflict("the latent space is still being prepared; ask for similar items once the model "
-                               "status says idle.")
+            self._require_latents("ask for similar items")
             mean, model = self.mean, self.model
             done = np.fromiter(set(self.state.labels) | self.state.skipped, dtype=np.int64)
         dist = np.square(mean - mean[item]).sum(axis=1)
@@ -646,18 +648,14 @@ class LabelingSession:
         near = np.argpartition(dist, m - 1)[:m] if m else np.zeros(0, dtype=np.int64)
         near = near[np.argsort(dist[near], kind="stable")].tolist()
         guesses = self._guesses(model, near) if model is not None and self.settings.guesses else {}
-        items = []
-        for i in near:
-            info = self.item_info(i)
-            if i in guesses:
-                info["guess"] = {"label": self.classes[guesses[i][0]], "confidence": round(guesses[i][1], 4)}
-            items.append(info)
-        return {"item": self.item_info(item), "items": items}
+        return {"item": self.item_info(item), "items": [self.item_info(i, guesses) for i in near]}
 
-    def item_info(self, item: int) -> dict:
+    def item_info(self, item: int, guesses: dict[int, tuple[int, float]] | None = None) -> dict:
+        """An item's id, standing label and skip, and the model's guess for it (from ``guesses``, by default the
+        queued items')."""
         lab = self.state.labels.get(item)
         info = {"id": int(item), "label": lab.label if lab else None, "skipped": item in self.state.skipped}
-        guess = self.guesses.get(int(item))
+        guess = (self.guesses if guesses is None else guesses).get(int(item))
         if guess is not None:  # the last model's class for it, and that class's probability
             info["guess"] = {"label": self.classes[guess[0]], "confidence": round(guess[1], 4)}
         return info
