@@ -225,3 +225,34 @@ def test_check_the_labels_relabel_keep_undo_and_back(browser, tmp_path):
         assert labels[second] == str(wrong.get(second, y[second]))  # the keep undone: as imported
     finally:
         server.stop()
+
+
+def test_audit_items_show_no_guess_and_give_the_estimate(browser, tmp_path):
+    db = tmp_path / "audit.sqlite"
+    server = Server(db, "--audit", "0.25")  # 3 of each 12 after the first batch drawn at random
+    try:
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        page.goto(server.url)
+        page.wait_for_selector("#grid .card img")
+        assert page.inner_text("#pipeline").endswith("25% of each batch at random, held out to test it")
+        for rnd in (1, 2):
+            for i in range(12):
+                page.keyboard.press("0123456789"[i % 10])
+            page.wait_for_function(f"document.body.dataset.round === '{rnd}'", timeout=20000)
+        from latal.app.store import ProjectStore
+
+        store = ProjectStore.open(db)  # the round's audit items, from the database
+        audit = set(store.rounds()[-1]["audit"])
+        store.close()
+        ids = batch_ids(page)
+        assert len(audit) == 3 and audit <= set(ids)
+        for item in ids:  # the model's guess is shown on every item but the audit ones
+            has_guess = page.locator(f"#grid .card[data-item='{item}'] .guess").is_visible()
+            assert has_guess == (item not in audit)
+        page.wait_for_function("document.querySelector('#acc-text').textContent.includes('random items held out')",
+                               timeout=20000)
+        assert "On 3 random items held out of training" in page.inner_text("#acc-text")
+        assert page.locator("#acc-svg circle.audit").count() >= 1
+        assert not page.evaluate("window.latal.errors")
+    finally:
+        server.stop()

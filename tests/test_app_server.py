@@ -53,7 +53,7 @@ def test_label_flow_through_http(running):
     img = c.get(f"/api/items/{items[0]['id']}/image")
     assert img.status_code == 200 and img.mimetype == "image/png" and img.data[:4] == b"\x89PNG"
     csv = c.get("/api/export?format=csv").get_data(as_text=True)
-    assert csv.splitlines()[0] == "item,source,label,annotator,time" and f"{items[0]['id']}," in csv
+    assert csv.splitlines()[0] == "item,source,label,annotator,time,audit" and f"{items[0]['id']}," in csv
     u = c.post("/api/undo", json={"annotator": "ann", "client": "t1"})
     assert u.status_code == 200 and u.get_json()["item"]["label"] is None
     h = c.get("/api/history?format=json")

@@ -342,3 +342,80 @@ def test_imported_labels_are_used_at_once(tmp_path):
     with running(store) as s:
         assert s.round == 3 and store.rounds()[3]["n_labels"] == 61
     store.close()
+
+
+def test_audit_items_are_drawn_at_random_held_out_and_scored(tmp_path):
+    """--audit: a share of each batch after the first is drawn uniformly, shown without the model's guess, kept out
+    of the rounds' training and queries, and scores the model (with a Wilson interval); it survives a restart and
+    the final refit uses every label."""
+    path = tmp_path / "p.sqlite"
+    store = ProjectStore.create(path, [str(i) for i in range(240)], {"classes": CLASSES})
+    s = make_session(store, audit=0.3, seed=1).start()
+    assert s.wait_idle(30)
+    first = s.next_items("a")["items"]
+    label_all(s, first)
+    assert store.rounds()[0].get("audit") is None  # the first batch trains the first model
+    audit = set()
+    for _ in range(3):
+        got = s.next_items("a", wait=10)
+        assert s.wait_idle(30)
+        rec = store.rounds()[-1]
+        drawn = set(rec["audit"])
+        ids = {i["id"] for i in got["items"]}
+        assert 2 <= len(drawn) <= 4 and drawn <= ids  # 0.3 of 10 rounds to 3 on average
+        assert rec["n_train"] == rec["n_labels"] - len(audit)  # the labeled audit items are held out
+        for it in got["items"]:
+            assert ("guess" in it) == (it["id"] not in drawn)  # no guess to lean on for an audit item
+        audit |= drawn
+        label_all(s, got["items"])
+    assert s.wait_idle(30)
+    rec = store.rounds()[-1]
+    assert rec["audit_labels"] == len(audit) and rec["n_train"] == 40 - len(audit)
+    assert rec["audit_low"] <= rec["audit_accuracy"] <= rec["audit_high"]
+    assert rec["audit_accuracy"] * len(audit) == pytest.approx(round(rec["audit_accuracy"] * len(audit)))
+    assert s.model_labels == rec["n_train"]
+    assert not audit & set(rec["audit"])  # a new draw never repeats a labeled item
+    _, used = s.predictions(refit=True)
+    assert used == 40  # the final refit (latal export --predictions) learns from the audit items too
+    rows = store.export_rows()
+    assert {r["item"] for r in rows if r["audit"]} == audit and len(rows) == 40  # the test set, marked in the export
+    s.close()
+    store.close()
+    store = ProjectStore.open(path)
+    with running(store, audit=0.3, seed=1) as again:
+        assert audit <= again.audit_items  # still held out after a restart
+        store.close()
+
+
+def test_audit_queries_are_reproducible_and_off_by_default(tmp_path):
+    runs = []
+    for k in range(3):
+        store = ProjectStore.create(tmp_path / f"p{k}.sqlite", [str(i) for i in range(240)], {"classes": CLASSES})
+        s = make_session(store, seed=3, **({"audit": 0.2} if k < 2 else {})).start()
+        assert s.wait_idle(30)
+        for _ in range(3):
+            label_all(s, s.next_items("a", wait=10)["items"])
+        assert s.wait_idle(30)
+        runs.append([r.get("audit") for r in store.rounds()])
+        s.close()
+        store.close()
+    assert runs[0] == runs[1] and sum(map(len, runs[0][1:])) >= 4
+    assert all(not a for a in runs[2])
+
+
+def test_wilson_interval():
+    from latal.app.session import wilson_interval
+
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert wilson_interval(45, 50) == pytest.approx((0.7864, 0.9565), abs=1e-4)
+    with pytest.raises(ValueError):
+        wilson_interval(0, 0)
+
+
+@pytest.mark.parametrize("audit", [-0.1, 1.0, float("nan"), True])
+def test_a_bad_audit_share_is_refused(audit):
+    from latal.app.session import SessionSettings
+
+    with pytest.raises(ValueError, match="audit"):
+        SessionSettings(audit=audit)

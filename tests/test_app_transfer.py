@@ -112,6 +112,15 @@ def test_cli_label_refuses_bad_options(tmp_path, capsys):
     assert "larger than the 1797 items" in capsys.readouterr().err and not (tmp_path / "b.sqlite").exists()
     assert main(["label", "--db", str(tmp_path / "c.sqlite"), "--strategy", "nope", "--init-only"]) == 2
     assert "nope" in capsys.readouterr().err
+    for option, value, message in (("--batch", "0", "batch must be a positive integer"),
+                                   ("--audit", "1.5", "audit is the share"), ("--audit", "nan", "audit is the share")):
+        db = tmp_path / "d.sqlite"
+        assert main(["label", "--db", str(db), option, value, "--init-only"]) == 2
+        assert message in capsys.readouterr().err and not db.exists()  # refused before a project is created
+    db = tmp_path / "e.sqlite"
+    assert main(["label", "--db", str(db), "--audit", "0.1", "--init-only"]) == 0
+    assert main(["label", "--db", str(db), "--audit", "1", "--init-only"]) == 2  # nor is one changed
+    assert ProjectStore.open(db).config["audit"] == 0.1
     assert main(["export", "--db", str(tmp_path / "none.sqlite")]) == 2
     assert "no labeling project" in capsys.readouterr().err
 

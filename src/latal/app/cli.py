@@ -43,6 +43,10 @@ def add_parsers(sub) -> None:
                      help="stopping criteria the page reports (default stabilizing; `latal stopping`); "
                           "--stop none for none")
     lab.add_argument("--cv-folds", type=int, default=None, help="folds of the accuracy estimate (5; 0: none)")
+    lab.add_argument("--audit", type=float, default=None, metavar="SHARE",
+                     help="share of each batch drawn at random instead of by the strategy and held out of the rounds' "
+                          "training: a test set for an estimate of the model's accuracy on the pool that the hard "
+                          "queried items cannot bias (0: none; 0.1 costs a tenth of the labels' use until export)")
     lab.add_argument("--seed", type=int, default=None, help="seed of every random choice (0)")
     lab.add_argument("--guesses", choices=("on", "off"), default=None,
                      help="show the model's class and probability under each image, Tab accepting it (on); off "
@@ -109,7 +113,8 @@ def cmd_label(args) -> int:
     values = {"encoder": args.encoder, "refine": args.refine, "learner": args.learner, "strategy": args.strategy,
               "initial_strategy": args.initial_strategy, "batch": args.batch, "budget": args.budget,
               "seed": args.seed, "stop": stop, "retrain_every": args.retrain_every, "cv_folds": args.cv_folds,
-              "learn_on": args.learn_on, "guesses": None if args.guesses is None else args.guesses == "on"}
+              "learn_on": args.learn_on, "guesses": None if args.guesses is None else args.guesses == "on",
+              "audit": args.audit}
     if args.preset is not None:
         from latal.experiment import fill_from_preset
 

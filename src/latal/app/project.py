@@ -17,7 +17,7 @@ from latal.exceptions import DataError
 #: settings a resumed project takes from its database when the command line leaves them out
 TUNABLE = {"encoder": None, "refine": None, "learner": "mlp", "strategy": "margin", "initial_strategy": "random",
            "batch": 20, "budget": None, "seed": 0, "stop": ["stabilizing"], "retrain_every": None,
-           "cv_folds": 5, "learn_on": "refined", "guesses": True}
+           "cv_folds": 5, "learn_on": "refined", "guesses": True, "audit": 0.0}
 #: settings that define which items and classes a project has; they cannot change on resume
 FIXED = ("source", "classes")
 
@@ -32,11 +32,13 @@ def project_learn_on(cfg: dict) -> str:
 
 def describe_pipeline(cfg: dict) -> str:
     """One line for the page: where the items are chosen and how the learner reads them, e.g.
-    ``maxherding, then maxherding, in umap of conv_vae; learner poisson over both spaces``."""
+    ``maxherding, then maxherding, in umap of conv_vae; learner poisson over both spaces``, and the audit share."""
     space = f"{cfg['refine']} of {cfg.get('encoder')}" if cfg.get("refine") else str(cfg.get("encoder"))
     learn_on = project_learn_on(cfg)
+    audit = float(cfg.get("audit") or 0.0)
     return (f"{cfg.get('initial_strategy')}, then {cfg.get('strategy')}, in {space}; "
-            f"learner {cfg.get('learner')}{_LEARN_ON_WORDS.get(learn_on, f' on {learn_on}')}")
+            f"learner {cfg.get('learner')}{_LEARN_ON_WORDS.get(learn_on, f' on {learn_on}')}"
+            + (f"; {audit:.0%} of each batch at random, held out to test it" if audit else ""))
 
 
 @dataclass
@@ -223,6 +225,7 @@ def components(cfg: dict, device: str = "auto", n_items: int | None = None):
     from latal.stopping import make_stopping
     from latal.strategies import STRATEGIES
 
+    session_settings(cfg)  # a batch of 0, an audit share of 1: refused before a project is created or changed
     budget = cfg.get("budget")
     if budget is not None and n_items is not None and budget > n_items:
         from latal.exceptions import BudgetExceedsPoolError
@@ -245,19 +248,25 @@ def components(cfg: dict, device: str = "auto", n_items: int | None = None):
     return encoder, learner, strategy, initial, stopping, learn_on
 
 
+def session_settings(cfg: dict, **extra):
+    """The :class:`~latal.app.session.SessionSettings` of a project's stored settings (``extra``: the server's own)."""
+    from latal.app.session import SessionSettings
+
+    return SessionSettings(batch=cfg["batch"], budget=cfg.get("budget"), retrain_every=cfg.get("retrain_every"),
+                           guesses=bool(cfg.get("guesses", True)), seed=int(cfg["seed"]),
+                           cv_folds=int(cfg.get("cv_folds", 5)), audit=float(cfg.get("audit") or 0.0), **extra)
+
+
 def build_session(store: ProjectStore, dataset, sources: list[str], *, device: str = "auto", lease_seconds=300.0,
                   max_wait: float = 2.0, status=None):
     """The :class:`LabelingSession` and :class:`ImageSource` of a project, built from its stored settings.
     Bad names fail here, before the server starts; the encoder trains in the session's worker."""
-    from latal.app.session import LabelingSession, SessionSettings
+    from latal.app.session import LabelingSession
     from latal.experiment import learner_for, learner_rows
 
     cfg = store.config
     encoder, learner, strategy, initial, stopping, learn_on = components(cfg, device, n_items=store.n_items)
-    settings = SessionSettings(batch=int(cfg["batch"]), budget=cfg.get("budget"), retrain_every=cfg.get("retrain_every"),
-                               guesses=bool(cfg.get("guesses", True)),
-                               seed=int(cfg["seed"]), cv_folds=int(cfg.get("cv_folds", 5)),
-                               lease_seconds=lease_seconds, max_wait=max_wait)
+    settings = session_settings(cfg, lease_seconds=lease_seconds, max_wait=max_wait)
 
     def latents():
         from latal.encoders.cache import fit_encode

@@ -53,6 +53,12 @@ class SessionSettings:
     cv_folds : folds of the cross-validated accuracy estimate after each retrain (0: none)
     seed : every random choice of the session derives from it
     guesses : compute the model's class and probability for each queued item (``item_info``'s ``guess``)
+    audit : share of each batch after the first drawn uniformly at random from the unlabeled pool instead of by
+        the strategy (0: none): the *audit* items, a test set that grows as people label. They are shown without
+        the model's guess and held out of the rounds' training (and of the queries), so the model's accuracy on
+        them estimates its accuracy on the pool without the bias of the queried items (``audit_accuracy`` and its
+        95 % interval in the round report). They count towards the budget, and ``predictions(refit=True)`` (``latal
+        export --predictions``) fits on them too.
     """
 
     batch: int = 20
@@ -64,6 +70,7 @@ class SessionSettings:
     cv_folds: int = 5
     seed: int = 0
     guesses: bool = True  # show the model's class and probability on each queued item
+    audit: float = 0.0
 
     def __post_init__(self):
         for name in ("batch", "budget", "retrain_every", "reserve"):
@@ -72,6 +79,9 @@ class SessionSettings:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
         if self.lease_seconds <= 0 or self.max_wait < 0 or self.cv_folds < 0 or self.cv_folds == 1:
             raise ValueError("lease_seconds must be > 0, max_wait >= 0, cv_folds 0 or >= 2.")
+        if isinstance(self.audit, bool) or not 0.0 <= float(self.audit) < 1.0:
+            raise ValueError(f"audit is the share of each batch drawn at random, from 0 (none) to below 1; got "
+                             f"{self.audit!r}.")
 
 
 class LabelingSession:
@@ -132,6 +142,7 @@ class LabelingSession:
         self.error: str | None = None
         self._failed_at: int | None = None
         self.stopped: dict[str, int] = {}
+        self.audit_items = store.audit_items()  # drawn uniformly at random: the held-out test items (``audit``)
         for rec in rounds:
             for name, n in (rec.get("stopped") or {}).items():
                 self.stopped.setdefault(name, n)
@@ -277,7 +288,9 @@ class LabelingSession:
     def _run_round(self, round_: int, labels: dict[int, str], skipped: set[int]) -> None:
         s = self.settings
         t0 = time.perf_counter()
-        view = self._view(labels, skipped)
+        with self._cond:  # the labeled audit items test the model: neither trained on nor queried
+            held = {i for i in self.audit_items if i in labels}
+        view = self._view({i: c for i, c in labels.items() if i not in held}, skipped | held)
         seeds = np.random.SeedSequence([s.seed, round_])
         rng = np.random.default_rng(seeds.spawn(1)[0])
         fitted = None
@@ -288,16 +301,22 @@ class LabelingSession:
             with self._cond:
                 self.model, self.model_labels = fitted, int(view.labeled.size)
         t_fit = time.perf_counter()
-        batch = self._select(strategy, view, fitted, s.batch, rng)
+        n_audit = self._audit_slots(rng) if fitted is not None else 0  # the first batch trains the first model
+        batch = self._select(strategy, view, fitted, s.batch - n_audit, rng)
+        audit = []
+        if n_audit:  # uniform draws from the rest of the pool, at random places in the batch
+            batch, audit = self._with_audit(view, batch, n_audit, rng)
         t_sel = time.perf_counter()
-        # the page shows the model's guess on each item (a batch's rows cost little); none without a model
-        guesses = self._guesses(fitted, batch) if fitted is not None and s.guesses else {}
+        # the page shows the model's guess on each item (a batch's rows cost little); none without a model, and
+        # none on the audit items, whose labels must not lean on the model they measure
+        shown = [i for i in batch if i not in set(audit)]
+        guesses = self._guesses(fitted, shown) if fitted is not None and s.guesses else {}
         with self._cond:
             self.guesses = guesses
-        report = {"strategy": repr(strategy), "n_labels": int(view.labeled.size),
+        report = {"strategy": repr(strategy), "n_labels": len(labels), "n_train": int(view.labeled.size),
                   "class_counts": np.bincount(view.labels[view.labeled], minlength=len(self.classes)).tolist(),
-                  "fit_seconds": t_fit - t0, "select_seconds": t_sel - t_fit}
-        self._publish(round_, batch, [], report, n_fit=int(view.labeled.size))
+                  "fit_seconds": t_fit - t0, "select_seconds": t_sel - t_fit, "audit": sorted(audit)}
+        self._publish(round_, batch, [], report, n_fit=len(labels))
         published = time.perf_counter()
         self.round_seconds.append({"round": round_, "fit": t_fit - t0, "select": t_sel - t_fit,
                                    "publish": published - t0})
@@ -327,8 +346,47 @@ class LabelingSession:
             extra["stopped"] = dict(self.stopped)
         if fitted is not None and s.cv_folds:
             extra.update(self._cross_validate(view))
+        if fitted is not None:
+            extra.update(self._audit_estimate(fitted, labels, skipped))
         if extra:
             self.store.update_round(round_, **extra)
+
+    def _audit_slots(self, rng) -> int:
+        """How many items of the next batch are drawn at random: ``audit * batch`` on average (the fraction
+        rounded up with its own probability, so a share of 0.1 of 25 gives 2 or 3)."""
+        share = float(self.settings.audit)
+        if not share:
+            return 0
+        whole, frac = divmod(share * self.settings.batch, 1.0)
+        return int(whole) + int(rng.random() < frac)
+
+    def _with_audit(self, view: PoolView, picks: list[int], n_audit: int, rng) -> tuple[list[int], list[int]]:
+        """The batch: the strategy's ``picks`` and ``n_audit`` items drawn uniformly from the rest of the unlabeled
+        pool, placed at random so nobody can tell them apart; and those audit items."""
+        rest = np.setdiff1d(view.unlabeled, np.asarray(picks, dtype=np.int64), assume_unique=True)
+        drawn = [int(i) for i in rng.choice(rest, size=min(n_audit, rest.size), replace=False)]
+        batch = picks + drawn
+        return [batch[k] for k in rng.permutation(len(batch))], drawn
+
+    def _remember_audit(self, report: dict) -> None:
+        """Keep a round's audit items (under the lock)."""
+        self.audit_items.update(int(i) for i in report.get("audit") or ())
+
+    def _audit_estimate(self, model, labels: dict[int, str], skipped: set[int]) -> dict:
+        """The accuracy of ``model`` on the labeled audit items, with a 95 % Wilson interval. They were drawn
+        uniformly from the unlabeled pool, labeled without the model's guess shown, and held out of its training,
+        so nothing about the queried items, which the strategy chose for being hard, biases it. Audit items
+        skipped are counted (``audit_skipped``): skips are likelier on hard items, so many of them flatter it."""
+        with self._cond:
+            audit = sorted(self.audit_items)
+        rows = [i for i in audit if i in labels]
+        out = {"audit_labels": len(rows), "audit_skipped": sum(i in skipped for i in audit)}
+        if not rows:
+            return out
+        proba = pool_proba(model, self._learner_rows(), self.inputs, items=rows)
+        hits = int(np.sum(proba.argmax(axis=1) == [self.class_index[labels[i]] for i in rows]))
+        low, high = wilson_interval(hits, len(rows))
+        return {**out, "audit_accuracy": hits / len(rows), "audit_low": low, "audit_high": high}
 
     def predictions(self, refit: bool = False) -> tuple[np.ndarray, int]:
         """Every item's class distribution, ``(n_items, n_classes)``, and the number of labels behind it.
@@ -525,6 +583,7 @@ class LabelingSession:
         self.store.save_queue(round_, batch, reserve, report)  # on disk before anyone is shown it
         with self._cond:
             self.round, self.batch, self.reserve = round_, list(batch), list(reserve)
+            self._remember_audit(report)
             self.fit_labels = n_fit
             self.exhausted = not batch
             self._cond.notify_all()
@@ -728,9 +787,19 @@ class LabelingSession:
                 "model": self.status, "error": self.error, "pending": self.pending or self.busy,
                 "exhausted": self.exhausted,
                 "rounds": [{k: r.get(k) for k in ("round", "n_labels", "cv_accuracy", "cv_std", "cv_folds",
-                                                  "cv_contradicted", "fit_seconds", "select_seconds")}
+                                                  "cv_contradicted", "fit_seconds", "select_seconds",
+                                                  "audit_accuracy", "audit_low", "audit_high", "audit_labels")}
                            for r in rounds],
                 "stopped": dict(self.stopped),
                 "stopping": (rounds[-1].get("stopping") if rounds else None),
             }
 
+
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``hits / n`` (95 % for ``z = 1.96``); right even at 0 or n hits."""
+    if n <= 0:
+        raise ValueError("an interval needs at least one trial.")
+    p, z2 = hits / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

@@ -341,11 +341,18 @@ class ProjectStore:
 
     # ---------------------------------------------------------------- export
     def export_rows(self) -> list[dict]:
-        """One row per labeled item: id, source path, label, annotator and time of the standing label."""
+        """One row per labeled item: id, source path, label, annotator and time of the standing label, and
+        ``audit``: whether the item was drawn uniformly at random to test the model (``--audit``), so the audit
+        items are a random sample of the pool with their labels, a test set."""
         state = self.state()
         sources = self.sources()
+        audit = self.audit_items()
         return [{"item": item, "source": sources[item], "label": lab.label, "annotator": lab.annotator,
-                 "time": utc(lab.time)} for item, lab in sorted(state.labels.items())]
+                 "time": utc(lab.time), "audit": item in audit} for item, lab in sorted(state.labels.items())]
+
+    def audit_items(self) -> set[int]:
+        """The items the rounds drew uniformly at random to test the model (the ``audit`` of each round's report)."""
+        return {int(i) for rec in self.rounds() for i in rec.get("audit") or ()}
 
     def history_rows(self) -> list[dict]:
         """Every event in order: what each person did to which item and when, and whether it was undone since

@@ -10,7 +10,7 @@ from pathlib import Path
 from latal.app.store import ProjectStore
 from latal.exceptions import DataError
 
-EXPORT_FIELDS = ("item", "source", "label", "annotator", "time")
+EXPORT_FIELDS = ("item", "source", "label", "annotator", "time", "audit")
 
 
 def check_format(fmt: str) -> None:
@@ -32,7 +32,8 @@ def _csv(fields, rows) -> str:
 
 
 def export_text(store: ProjectStore, fmt: str = "csv") -> str:
-    """The standing label of every labeled item: item id, source path, label, annotator, time (UTC)."""
+    """The standing label of every labeled item: item id, source path, label, annotator, time (UTC), and whether it
+    is an audit item (drawn at random to test the model)."""
     check_format(fmt)
     rows = store.export_rows()
     if fmt == "json":

@@ -367,7 +367,9 @@ async function refreshProgress() {
 }
 
 function drawPlot(rounds) {
-  const pts = rounds.filter((r) => r.cv_accuracy !== null && r.cv_accuracy !== undefined);
+  const has = (v) => v !== null && v !== undefined;
+  const pts = rounds.filter((r) => has(r.cv_accuracy));
+  const aud = rounds.filter((r) => has(r.audit_accuracy));  // the model on the random held-out items
   const svg = $("acc-svg");
   const W = 260, H = 120, L = 30, R = 8, T = 8, B = 20;
   const ns = "http://www.w3.org/2000/svg";
@@ -380,27 +382,43 @@ function drawPlot(rounds) {
     return el;
   };
   add("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "#fafbfc", stroke: "#dde1e8" });
-  if (!pts.length) {
+  if (!pts.length && !aud.length) {
     add("text", { x: W / 2 + 10, y: H / 2, "text-anchor": "middle", fill: "#6b7385", "font-size": 11 }, "after the first retrain");
     $("acc-text").textContent = "";
     return;
   }
-  const xs = pts.map((p) => p.n_labels);
+  const xs = pts.concat(aud).map((p) => p.n_labels);
   const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
-  const lo = Math.max(0, Math.min(...pts.map((p) => p.cv_accuracy - (p.cv_std || 0))) - 0.02);
+  const lows = pts.map((p) => p.cv_accuracy - (p.cv_std || 0)).concat(aud.map((p) => p.audit_low));
+  const lo = Math.max(0, Math.min(...lows) - 0.02);
   const X = (v) => L + ((v - x0) / (x1 - x0)) * (W - L - R);
   const Y = (v) => T + (1 - (v - lo) / (1 - lo)) * (H - T - B);
-  const band = pts.map((p) => `${X(p.n_labels)},${Y(Math.min(1, p.cv_accuracy + (p.cv_std || 0)))}`)
-    .concat(pts.slice().reverse().map((p) => `${X(p.n_labels)},${Y(Math.max(lo, p.cv_accuracy - (p.cv_std || 0)))}`));
-  add("polygon", { points: band.join(" "), fill: "rgba(47,111,222,.15)" });
-  add("polyline", { points: pts.map((p) => `${X(p.n_labels)},${Y(p.cv_accuracy)}`).join(" "), fill: "none", stroke: "#2f6fde", "stroke-width": 2 });
-  pts.forEach((p) => add("circle", { cx: X(p.n_labels), cy: Y(p.cv_accuracy), r: 2.5, fill: "#2f6fde" }));
+  if (pts.length) {
+    const band = pts.map((p) => `${X(p.n_labels)},${Y(Math.min(1, p.cv_accuracy + (p.cv_std || 0)))}`)
+      .concat(pts.slice().reverse().map((p) => `${X(p.n_labels)},${Y(Math.max(lo, p.cv_accuracy - (p.cv_std || 0)))}`));
+    add("polygon", { points: band.join(" "), fill: "rgba(47,111,222,.15)" });
+    add("polyline", { points: pts.map((p) => `${X(p.n_labels)},${Y(p.cv_accuracy)}`).join(" "), fill: "none", stroke: "#2f6fde", "stroke-width": 2 });
+    pts.forEach((p) => add("circle", { cx: X(p.n_labels), cy: Y(p.cv_accuracy), r: 2.5, fill: "#2f6fde" }));
+  }
+  aud.forEach((p) => {  // each round's estimate on the audit items, with its 95 % interval
+    add("line", { x1: X(p.n_labels), x2: X(p.n_labels), y1: Y(p.audit_low), y2: Y(p.audit_high), stroke: "#d9822b", "stroke-width": 1 });
+    add("circle", { class: "audit", cx: X(p.n_labels), cy: Y(p.audit_accuracy), r: 2.5, fill: "#d9822b" });
+  });
   add("text", { x: L - 4, y: T + 8, "text-anchor": "end", "font-size": 10, fill: "#6b7385" }, "100%");
   add("text", { x: L - 4, y: H - B, "text-anchor": "end", "font-size": 10, fill: "#6b7385" }, `${Math.round(lo * 100)}%`);
   add("text", { x: L, y: H - 6, "font-size": 10, fill: "#6b7385" }, `${x0}`);
   add("text", { x: W - R, y: H - 6, "text-anchor": "end", "font-size": 10, fill: "#6b7385" }, `${x1} labels`);
-  const last = pts[pts.length - 1];
-  $("acc-text").textContent = `${(last.cv_accuracy * 100).toFixed(1)}% \u00b1 ${((last.cv_std || 0) * 100).toFixed(1)} at ${last.n_labels} labels (${last.cv_folds}-fold CV of the labels so far; the queried items are harder than average, so this tends to underestimate)`;
+  const pct = (v) => `${(v * 100).toFixed(1)}%`;
+  const lines = [];
+  if (aud.length) {
+    const a = aud[aud.length - 1];
+    lines.push(`On ${a.audit_labels} random items held out of training (orange): ${pct(a.audit_accuracy)}, 95% interval ${pct(a.audit_low)} to ${pct(a.audit_high)}, at ${a.n_labels} labels.`);
+  }
+  if (pts.length) {
+    const c = pts[pts.length - 1];
+    lines.push(`${aud.length ? "Blue: " : ""}${pct(c.cv_accuracy)} \u00b1 ${((c.cv_std || 0) * 100).toFixed(1)} at ${c.n_labels} labels, ${c.cv_folds}-fold CV of the labels so far; the queried items are harder than average, so this underestimates${aud.length ? "." : " (run latal label again with --audit 0.1 for an estimate on random items)."}`);
+  }
+  $("acc-text").textContent = lines.join(" ");
 }
 
 // ---------------------------------------------------------------- keyboard
