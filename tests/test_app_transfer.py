@@ -339,3 +339,33 @@ def test_cli_export_history_lists_every_event_and_what_was_undone(tmp_path, caps
     assert data["classes"] == ["x", "y"] and len(data["events"]) == 5 and data["events"][2]["undone"] is True
     assert main(["export", "--db", str(db), "--history", "--predictions"]) == 2
     assert "give one of them" in capsys.readouterr().err
+
+
+def test_export_predictions_reports_the_audit_estimate(tmp_path, capsys):
+    """With --audit, the labels export marks the audit items and `export --predictions` says what they measured."""
+    from latal.app.project import LabelSettings, build_session, open_or_create
+
+    db = tmp_path / "digits.sqlite"
+    assert main(["label", "--db", str(db), "--audit", "0.3", "--batch", "10", "--init-only"]) == 0
+    store, ds, sources, _ = open_or_create(LabelSettings(db=str(db)))
+    session, _ = build_session(store, ds, sources, max_wait=10.0)
+    session.start()
+    try:
+        for _ in range(3):
+            assert session.wait_idle(60)
+            for item in session.next_items("a", wait=10)["items"]:
+                session.label(item["id"], ds.class_names[ds.y[item["id"]]], "ann", "a")
+        assert session.wait_idle(60)
+    finally:
+        session.close()
+    rec = store.rounds()[-1]
+    store.close()
+    capsys.readouterr()
+    assert main(["export", "--db", str(db), "--format", "json"]) == 0
+    labels = json.loads(capsys.readouterr().out)["labels"]
+    assert len(labels) == 30 and sum(r["audit"] for r in labels) == rec["audit_labels"] >= 2
+    assert main(["export", "--db", str(db), "--predictions", "--out", str(tmp_path / "p.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "fitted on 30 labels" in err
+    assert (f"the model of 30 labels was right on {100 * rec['audit_accuracy']:.1f} % of the {rec['audit_labels']} "
+            "audit items held out of its training") in err

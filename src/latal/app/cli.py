@@ -209,6 +209,12 @@ def _predictions(args) -> tuple[str, str]:
     def work(store, session):
         proba, n_labels = session.predictions(refit=True)
         print(f"latal: {session.learner!r} fitted on {n_labels} labels", file=sys.stderr, flush=True)
+        audit = [r for r in store.rounds() if r.get("audit_accuracy") is not None]
+        if audit:  # what the test set held out of the rounds said, the last time it was scored
+            a = audit[-1]
+            print(f"latal: the model of {a['n_labels']} labels was right on {100 * a['audit_accuracy']:.1f} % of the "
+                  f"{a['audit_labels']} audit items held out of its training (95 % interval {100 * a['audit_low']:.1f} "
+                  f"to {100 * a['audit_high']:.1f} %); this fit learns from them too", file=sys.stderr, flush=True)
         return predictions_text(store, proba, n_labels, args.format, args.min_confidence), "predictions"
 
     return _with_session(args, work)
