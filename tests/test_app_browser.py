@@ -229,7 +229,7 @@ def test_check_the_labels_relabel_keep_undo_and_back(browser, tmp_path):
 
 def test_audit_items_show_no_guess_and_give_the_estimate(browser, tmp_path):
     db = tmp_path / "audit.sqlite"
-    server = Server(db, "--audit", "0.25")  # 3 of each 12 after the first batch drawn at random
+    server = Server(db, "--audit", "0.25", "--stop", "accuracy:target=0.01")  # 3 of each 12 after the first drawn at random
     try:
         page = browser.new_page(viewport={"width": 1200, "height": 800})
         page.goto(server.url)
@@ -253,6 +253,8 @@ def test_audit_items_show_no_guess_and_give_the_estimate(browser, tmp_path):
                                timeout=20000)
         assert "On 3 random items held out of training" in page.inner_text("#acc-text")
         assert page.locator("#acc-svg circle.audit").count() >= 1
+        page.wait_for_selector("#stop-banner:not([hidden])", timeout=10000)  # one of 3 right clears a 1 % bound
+        assert "the lower bound of the model's accuracy has reached the target" in page.inner_text("#stop-banner")
         assert not page.evaluate("window.latal.errors")
     finally:
         server.stop()

@@ -404,7 +404,7 @@ def test_audit_queries_are_reproducible_and_off_by_default(tmp_path):
 
 
 def test_wilson_interval():
-    from latal.app.session import wilson_interval
+    from latal.stopping import wilson_interval
 
     assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
     assert wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
@@ -419,3 +419,17 @@ def test_a_bad_audit_share_is_refused(audit):
 
     with pytest.raises(ValueError, match="audit"):
         SessionSettings(audit=audit)
+
+
+def test_the_accuracy_criterion_fires_on_the_audit_estimate(store):
+    """--stop accuracy: fires once the audit items' 95 % lower bound reaches the target; the page's banner count is
+    every label, the audit ones too."""
+    with running(store, audit=0.5, seed=2, stopping=[make_stopping("accuracy:target=0.6")]) as s:
+        for _ in range(4):
+            label_all(s, s.next_items("a", wait=10)["items"])
+            assert s.wait_idle(30)
+        rec = store.rounds()[-1]
+        low = rec["stopping"]["accuracy"]["value"]
+        assert low == pytest.approx(rec["audit_low"]) and rec["audit_labels"] >= 10
+        assert rec["stopping"]["accuracy"]["fired"] == (low >= 0.6)
+        assert s.stopped.get("accuracy") in {r["n_labels"] for r in store.rounds()}  # the blobs are easy: it fired

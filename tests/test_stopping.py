@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from latal.stopping import STOPPING, Budget, StabilizingPredictions, UncertaintyBelow, cohen_kappa, make_stopping
+from latal.stopping import (STOPPING, AccuracyReached, Budget, StabilizingPredictions, UncertaintyBelow, cohen_kappa,
+                            make_stopping, wilson_interval)
 
 from conftest import make_pool
 from test_loop import _run
@@ -88,3 +89,31 @@ def test_loop_halts_on_stop():
 def test_duplicate_criterion_names_are_refused():
     with pytest.raises(ValueError, match="distinct names"):
         _run(stopping=[Budget(40), Budget(50)])
+
+
+def test_accuracy_reached_reads_the_audit_items_lower_bound():
+    pool, _ = make_pool()
+    c = make_stopping("accuracy:target=0.8")
+    assert isinstance(c, AccuracyReached) and c.needs_audit
+    rng = np.random.default_rng(0)
+    assert not c.update(pool, None, rng, audit=(0, 0)) and c.last_value_ is None  # nothing measured yet
+    assert not c.update(pool, None, rng, audit=(9, 10))  # 90 % of 10: the lower bound is 59.6 %
+    assert c.last_value_ == pytest.approx(wilson_interval(9, 10)[0])
+    assert c.update(pool, None, rng, audit=(95, 100))  # 95 % of 100: 88.8 %
+    assert AccuracyReached(target=0.8, confidence=0.5).update(pool, None, rng, audit=(9, 10))  # a looser bound
+    with pytest.raises(ValueError, match="latal label --audit"):
+        c.update(pool, None, rng)
+    for bad in ("accuracy:target=1.0", "accuracy:target=0", "accuracy:confidence=1"):
+        with pytest.raises(ValueError, match="must lie in"):
+            make_stopping(bad)
+
+
+def test_the_accuracy_criterion_needs_audit_items(tmp_path, capsys):
+    from latal.cli import main
+
+    assert main(["run", "--stop", "accuracy", "--rounds", "1"]) == 2
+    assert "only the labeling page" in capsys.readouterr().err
+    db = tmp_path / "p.sqlite"
+    assert main(["label", "--db", str(db), "--stop", "accuracy:target=0.95", "--init-only"]) == 2
+    assert "add --audit SHARE" in capsys.readouterr().err and not db.exists()
+    assert main(["label", "--db", str(db), "--stop", "accuracy:target=0.95", "--audit", "0.1", "--init-only"]) == 0

@@ -228,6 +228,10 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, prepared: P
     strategy = STRATEGIES.build(cfg.strategy)
     initial_strategy = STRATEGIES.build(cfg.initial_strategy)
     stopping = [make_stopping(spec) for spec in cfg.stopping]
+    for spec, criterion in zip(cfg.stopping, stopping):
+        if getattr(criterion, "needs_audit", False):
+            raise ValueError(f"--stop {spec} reads the model's accuracy on audit items, which only the labeling page "
+                             "draws (latal label --audit SHARE); a run here is scored on the test set instead.")
     _build(ENCODERS, cfg.encoder, cfg.device)
     check_learn_on(cfg.learn_on, refined=bool(cfg.refine))  # before the (slow) preparation
     if prepared is None:

@@ -143,12 +143,68 @@ class Budget(StoppingCriterion):
         return f"Budget(labels={self.labels})"
 
 
+def wilson_interval(hits: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``hits / n`` (95 % two-sided for the default ``z``, the normal
+    distribution's 97.5 % quantile); right even at 0 or n hits."""
+    if n <= 0:
+        raise ValueError("an interval needs at least one trial.")
+    p, z2 = hits / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+class AccuracyReached(StoppingCriterion):
+    """Fires when the model is right on at least ``target`` of the pool with the given ``confidence``: the lower
+    bound of the two-sided Wilson interval (95 % by default) of its accuracy on the *audit* items, drawn at random
+    and held out of its training (``latal label --audit SHARE``), reaches ``target``. So a team that needs, say,
+    90 % stops paying for labels once the random items show it, not on the queried items' biased figure.
+
+    Parameters
+    ----------
+    target : float, default 0.9
+        The accuracy the model must reach on the pool, in (0, 1).
+    confidence : float, default 0.95
+        Of the two-sided interval whose lower bound is compared (0.95: the page's interval).
+    """
+
+    name = "accuracy"
+    #: the labeling page passes ``audit=(hits, n)``, the model on its audit items; ``latal run`` has none
+    needs_audit = True
+
+    def __init__(self, target: float = 0.9, confidence: float = 0.95):
+        from scipy.stats import norm
+
+        if not 0.0 < float(target) < 1.0 or not 0.0 < float(confidence) < 1.0:
+            raise ValueError(f"target and confidence must lie in (0, 1); got target={target!r}, "
+                             f"confidence={confidence!r}.")
+        self.target = float(target)
+        self.confidence = float(confidence)
+        self._z = float(norm.ppf(0.5 + self.confidence / 2))
+
+    def update(self, pool, learner, rng, audit: tuple[int, int] | None = None) -> bool:
+        if audit is None:
+            raise ValueError("the accuracy criterion reads the model's accuracy on audit items, which only the labeling "
+                             "page draws: use it with latal label --audit SHARE (latal run measures the test set).")
+        hits, n = audit
+        if n <= 0:
+            self.last_value_ = None
+            return False
+        self.last_value_ = wilson_interval(int(hits), int(n), self._z)[0]
+        return self.last_value_ >= self.target
+
+    def __repr__(self) -> str:
+        return f"AccuracyReached(target={self.target}, confidence={self.confidence})"
+
+
 STOPPING.register("stabilizing", StabilizingPredictions, "mean kappa of the last 3 consecutive models on a 2,000-item stop set >= 0.99")
 STOPPING.register("max_uncertainty", UncertaintyBelow, "max normalised entropy over the unlabeled pool < 0.1",
                   statistic="max")
 STOPPING.register("mean_uncertainty", UncertaintyBelow, "mean normalised entropy over the unlabeled pool < 0.01",
                   statistic="mean")
 STOPPING.register("budget", Budget, "a fixed number of labels (budget:labels=N)")
+STOPPING.register("accuracy", AccuracyReached, "the 95 % lower bound of the accuracy on the audit items (latal label "
+                  "--audit) >= 0.9 (accuracy:target=0.95)")
 
 
 def make_stopping(spec: str) -> StoppingCriterion:

@@ -242,6 +242,10 @@ def components(cfg: dict, device: str = "auto", n_items: int | None = None):
     strategy = STRATEGIES.build(cfg["strategy"])
     initial = STRATEGIES.build(cfg["initial_strategy"])
     stopping = [make_stopping(spec) for spec in (cfg.get("stop") or [])]
+    for spec, criterion in zip(cfg.get("stop") or [], stopping):
+        if getattr(criterion, "needs_audit", False) and not cfg.get("audit"):
+            raise ValueError(f"--stop {spec} reads the model's accuracy on the audit items, and this project draws "
+                             "none: add --audit SHARE (0.1 draws a tenth of each batch at random).")
     variational = bool(getattr(encoder, "variational", False))
     strategy.check_setup(variational=variational, learner=learner)
     initial.check_setup(variational=variational, learner=None)

@@ -30,6 +30,7 @@ from latal.app.store import LabelState, ProjectStore
 from latal.exceptions import LabelError, LatalError
 from latal.learners.base import fit_extras, pool_proba
 from latal.pool import PoolView, _readonly
+from latal.stopping import wilson_interval
 from latal.strategies.base import Needs, QueryContext
 from latal.strategies.random import RandomSampling
 
@@ -332,22 +333,22 @@ class LabelingSession:
                     self.guesses.update(guesses)
                     self.reserve = reserve
                     self.store.save_queue(round_, batch, reserve, report)
-        extra = {}
+        extra = self._audit_estimate(fitted, labels, skipped) if fitted is not None else {}
         if fitted is not None and self.stopping:
             stop_rng = np.random.default_rng([s.seed, 7919])
             fired = {}
+            audit = (round(extra.get("audit_accuracy", 0.0) * extra["audit_labels"]), extra["audit_labels"])
             for name, criterion in zip(self.stop_names, self.stopping):
-                hit = bool(criterion.update(self._learner_view(view), fitted, stop_rng))
+                more = {"audit": audit} if getattr(criterion, "needs_audit", False) else {}
+                hit = bool(criterion.update(self._learner_view(view), fitted, stop_rng, **more))
                 fired[name] = {"fired": hit, "value": getattr(criterion, "last_value_", None)}
                 if hit:
                     with self._cond:
-                        self.stopped.setdefault(name, int(view.labeled.size))
+                        self.stopped.setdefault(name, len(labels))
             extra["stopping"] = fired
             extra["stopped"] = dict(self.stopped)
         if fitted is not None and s.cv_folds:
             extra.update(self._cross_validate(view))
-        if fitted is not None:
-            extra.update(self._audit_estimate(fitted, labels, skipped))
         if extra:
             self.store.update_round(round_, **extra)
 
@@ -794,12 +795,3 @@ class LabelingSession:
                 "stopping": (rounds[-1].get("stopping") if rounds else None),
             }
 
-
-def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``hits / n`` (95 % for ``z = 1.96``); right even at 0 or n hits."""
-    if n <= 0:
-        raise ValueError("an interval needs at least one trial.")
-    p, z2 = hits / n, z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

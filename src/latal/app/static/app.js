@@ -356,7 +356,10 @@ async function refreshProgress() {
     const stops = Object.entries(p.stopped || {});
     const banner = $("stop-banner");
     banner.hidden = stops.length === 0;
-    banner.textContent = stops.map(([name, n]) => `Stopping criterion \u201c${name}\u201d fired at ${n} labels: more labels are unlikely to change the model much.`).join(" ");
+    const why = (name) => name.startsWith("accuracy")
+      ? "on the random audit items, the lower bound of the model's accuracy has reached the target."
+      : "more labels are unlikely to change the model much.";
+    banner.textContent = stops.map(([name, n]) => `Stopping criterion \u201c${name}\u201d fired at ${n} labels: ${why(name)}`).join(" ");
     window.latal.rounds = p.rounds;
     drawPlot(p.rounds);
     // the last estimate's held-out predictions already name the labels they contradict: say how many
