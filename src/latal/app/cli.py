@@ -46,7 +46,8 @@ def add_parsers(sub) -> None:
     lab.add_argument("--audit", type=float, default=None, metavar="SHARE",
                      help="share of each batch drawn at random instead of by the strategy and held out of the rounds' "
                           "training: a test set for an estimate of the model's accuracy on the pool that the hard "
-                          "queried items cannot bias (0: none; 0.1 costs a tenth of the labels' use until export)")
+                          "queried items cannot bias (0: none; 0.1: a tenth of each batch, which the rounds' models "
+                          "do not learn from and export --predictions does)")
     lab.add_argument("--seed", type=int, default=None, help="seed of every random choice (0)")
     lab.add_argument("--guesses", choices=("on", "off"), default=None,
                      help="show the model's class and probability under each image, Tab accepting it (on); off "
