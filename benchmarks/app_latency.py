@@ -37,6 +37,7 @@ def run_encoder(browser, encoder: str, args, truth, screenshot: str | None) -> d
         server = LabelServer("--dataset", "mnist", "--data-dir", args.data_dir, "--db", f"{tmp}/mnist.sqlite",
                              "--encoder", encoder, "--batch", str(args.batch),
                              *(["--preset", args.preset] if args.preset else ["--strategy", args.strategy]),
+                             *(["--audit", str(args.audit)] if args.audit else []),
                              ready_timeout=3600)
         ready = time.perf_counter() - t0
         try:
@@ -56,7 +57,7 @@ def run_encoder(browser, encoder: str, args, truth, screenshot: str | None) -> d
                     page.wait_for_timeout(args.pace * 1000)
                 page.wait_for_timeout(3500)  # the progress panel refreshes every 3 s
                 Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=screenshot)
+                page.screenshot(path=screenshot, full_page=True)
             timings = page.evaluate("window.latal.timings")
             errors = page.evaluate("window.latal.errors")
             progress = server.get("/api/progress")
@@ -85,6 +86,7 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default=None,
                     help="a `latal label --preset` (its strategies and learner instead of --strategy's margin)")
     ap.add_argument("--batch", type=int, default=20)
+    ap.add_argument("--audit", type=float, default=0.0, help="latal label --audit: this share of each batch at random")
     ap.add_argument("--batches", type=int, default=10)
     ap.add_argument("--pace", type=float, default=0.3, help="seconds between two key presses (a fast person)")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
