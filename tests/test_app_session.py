@@ -424,7 +424,8 @@ def test_a_bad_audit_share_is_refused(audit):
 def test_the_accuracy_criterion_fires_on_the_audit_estimate(store):
     """--stop accuracy: fires once the audit items' 95 % lower bound reaches the target; the page's banner count is
     every label, the audit ones too."""
-    with running(store, audit=0.5, seed=2, stopping=[make_stopping("accuracy:target=0.6")]) as s:
+    with running(store, audit=0.5, seed=2, stopping=[make_stopping("accuracy:target=0.6"),
+                                                     make_stopping("budget:labels=30")]) as s:
         for _ in range(4):
             label_all(s, s.next_items("a", wait=10)["items"])
             assert s.wait_idle(30)
@@ -433,3 +434,5 @@ def test_the_accuracy_criterion_fires_on_the_audit_estimate(store):
         assert low == pytest.approx(rec["audit_low"]) and rec["audit_labels"] >= 10
         assert rec["stopping"]["accuracy"]["fired"] == (low >= 0.6)
         assert s.stopped.get("accuracy") in {r["n_labels"] for r in store.rounds()}  # the blobs are easy: it fired
+        assert s.stopped["budget"] == 30  # every label counts, the audit ones too (the model trained on fewer)
+        assert next(r for r in store.rounds() if r["n_labels"] == 30)["n_train"] < 30

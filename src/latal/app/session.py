@@ -338,9 +338,11 @@ class LabelingSession:
             stop_rng = np.random.default_rng([s.seed, 7919])
             fired = {}
             audit = (round(extra.get("audit_accuracy", 0.0) * extra["audit_labels"]), extra["audit_labels"])
+            # the criteria count every label and read the pool left unlabeled: the audit items are labeled
+            every = self._learner_view(self._view(labels, skipped) if held else view)
             for name, criterion in zip(self.stop_names, self.stopping):
                 more = {"audit": audit} if getattr(criterion, "needs_audit", False) else {}
-                hit = bool(criterion.update(self._learner_view(view), fitted, stop_rng, **more))
+                hit = bool(criterion.update(every, fitted, stop_rng, **more))
                 fired[name] = {"fired": hit, "value": getattr(criterion, "last_value_", None)}
                 if hit:
                     with self._cond:
