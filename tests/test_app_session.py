@@ -382,8 +382,14 @@ def test_audit_items_are_drawn_at_random_held_out_and_scored(tmp_path):
     s.close()
     store.close()
     store = ProjectStore.open(path)
-    with running(store, audit=0.3, seed=1) as again:
-        assert audit <= again.audit_items  # still held out after a restart
+    with running(store, seed=1) as again:  # resumed without --audit: no more draws, the test set stays
+        assert audit <= again.audit_items
+        label_all(again, again.next_items("a", wait=10)["items"])
+        assert again.wait_idle(30)
+        rec = store.rounds()[-1]
+        held = again.audit_items & set(store.state().labels)  # with the draws of the batch served on resume
+        assert len(held) > len(audit) and again.audit_items == store.audit_items()
+        assert rec["audit"] == [] and rec["n_train"] == rec["n_labels"] - len(held) and rec["audit_labels"] == len(held)
         store.close()
 
 
