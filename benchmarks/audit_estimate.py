@@ -54,7 +54,8 @@ def one_run(args, latent: np.ndarray, y: np.ndarray, classes: list[str], audit: 
             if not session.wait_idle(600):
                 raise SystemExit(f"the session did not settle: {session.error}")
             report = store.rounds()[-1]
-            if session.model is not None and report["round"] > seen and report.get("n_train", report.get("n_labels")) == session.model_labels:
+            fresh = report["round"] > seen and report.get("n_train", report.get("n_labels")) == session.model_labels
+            if session.model is not None and fresh:  # the round's model, before the next batch is labeled
                 seen = report["round"]
                 labeled = np.fromiter(session.state.labels, dtype=np.int64)
                 rest = np.setdiff1d(np.arange(y.size), labeled)
@@ -62,7 +63,7 @@ def one_run(args, latent: np.ndarray, y: np.ndarray, classes: list[str], audit: 
                 rounds.append({"n_labels": int(labeled.size), "truth": float(np.mean(proba.argmax(axis=1) == y[rest])),
                                "round": int(report["round"]),
                                **{k: report.get(k) for k in ("cv_accuracy", "audit_accuracy", "audit_low",
-                                                             "audit_high", "audit_labels", "audit_from", "audit_to")}})
+                                                             "audit_high", "audit_labels")}})
             got = session.next_items("sim", wait=60)
             if got["status"] != "ok":
                 break
