@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latal.app.store import LabelState, ProjectStore
+from latal.app.store import LabelState, ProjectStore, audit_items
 from latal.exceptions import LabelError, LatalError
 from latal.learners.base import fit_extras, pool_proba
 from latal.pool import PoolView, _readonly
@@ -143,7 +143,7 @@ class LabelingSession:
         self.error: str | None = None
         self._failed_at: int | None = None
         self.stopped: dict[str, int] = {}
-        self.audit_items = store.audit_items()  # drawn uniformly at random: the held-out test items (``audit``)
+        self.audit_items = audit_items(rounds)  # drawn uniformly at random: the held-out test items (``audit``)
         for rec in rounds:
             for name, n in (rec.get("stopped") or {}).items():
                 self.stopped.setdefault(name, n)
@@ -310,7 +310,8 @@ class LabelingSession:
         t_sel = time.perf_counter()
         # the page shows the model's guess on each item (a batch's rows cost little); none without a model, and
         # none on the audit items, whose labels must not lean on the model they measure
-        shown = [i for i in batch if i not in set(audit)]
+        drawn = set(audit)
+        shown = [i for i in batch if i not in drawn]
         guesses = self._guesses(fitted, shown) if fitted is not None and s.guesses else {}
         with self._cond:
             self.guesses = guesses
@@ -333,15 +334,14 @@ class LabelingSession:
                     self.guesses.update(guesses)
                     self.reserve = reserve
                     self.store.save_queue(round_, batch, reserve, report)
-        extra = self._audit_estimate(fitted, labels, skipped) if fitted is not None else {}
+        extra, scored = self._audit_estimate(fitted, labels, skipped) if fitted is not None else ({}, None)
         if fitted is not None and self.stopping:
             stop_rng = np.random.default_rng([s.seed, 7919])
             fired = {}
-            audit = (round(extra.get("audit_accuracy", 0.0) * extra["audit_labels"]), extra["audit_labels"])
             # the criteria count every label and read the pool left unlabeled: the audit items are labeled
             every = self._learner_view(self._view(labels, skipped) if held else view)
             for name, criterion in zip(self.stop_names, self.stopping):
-                more = {"audit": audit} if getattr(criterion, "needs_audit", False) else {}
+                more = {"audit": scored} if getattr(criterion, "needs_audit", False) else {}
                 hit = bool(criterion.update(every, fitted, stop_rng, **more))
                 fired[name] = {"fired": hit, "value": getattr(criterion, "last_value_", None)}
                 if hit:
@@ -371,12 +371,9 @@ class LabelingSession:
         batch = picks + drawn
         return [batch[k] for k in rng.permutation(len(batch))], drawn
 
-    def _remember_audit(self, report: dict) -> None:
-        """Keep a round's audit items (under the lock)."""
-        self.audit_items.update(int(i) for i in report.get("audit") or ())
-
-    def _audit_estimate(self, model, labels: dict[int, str], skipped: set[int]) -> dict:
-        """The accuracy of ``model`` on the labeled audit items, with a 95 % Wilson interval. They were drawn
+    def _audit_estimate(self, model, labels: dict[int, str], skipped: set[int]) -> tuple[dict, tuple[int, int]]:
+        """The round report's fields on the audit items, and ``(hits, n)``: ``model``'s right answers among the ``n``
+        labeled audit items. The report has its accuracy there with a 95 % Wilson interval. They were drawn
         uniformly from the unlabeled pool, labeled without the model's guess shown, and held out of its training,
         so nothing about the queried items, which the strategy chose for being hard, biases it. Audit items
         skipped are counted (``audit_skipped``): skips are likelier on hard items, so many of them flatter it."""
@@ -385,11 +382,11 @@ class LabelingSession:
         rows = [i for i in audit if i in labels]
         out = {"audit_labels": len(rows), "audit_skipped": sum(i in skipped for i in audit)}
         if not rows:
-            return out
+            return out, (0, 0)
         proba = pool_proba(model, self._learner_rows(), self.inputs, items=rows)
         hits = int(np.sum(proba.argmax(axis=1) == [self.class_index[labels[i]] for i in rows]))
         low, high = wilson_interval(hits, len(rows))
-        return {**out, "audit_accuracy": hits / len(rows), "audit_low": low, "audit_high": high}
+        return {**out, "audit_accuracy": hits / len(rows), "audit_low": low, "audit_high": high}, (hits, len(rows))
 
     def predictions(self, refit: bool = False) -> tuple[np.ndarray, int]:
         """Every item's class distribution, ``(n_items, n_classes)``, and the number of labels behind it.
@@ -586,7 +583,7 @@ class LabelingSession:
         self.store.save_queue(round_, batch, reserve, report)  # on disk before anyone is shown it
         with self._cond:
             self.round, self.batch, self.reserve = round_, list(batch), list(reserve)
-            self._remember_audit(report)
+            self.audit_items.update(int(i) for i in report.get("audit") or ())
             self.fit_labels = n_fit
             self.exhausted = not batch
             self._cond.notify_all()

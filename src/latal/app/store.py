@@ -351,8 +351,8 @@ class ProjectStore:
                  "time": utc(lab.time), "audit": item in audit} for item, lab in sorted(state.labels.items())]
 
     def audit_items(self) -> set[int]:
-        """The items the rounds drew uniformly at random to test the model (the ``audit`` of each round's report)."""
-        return {int(i) for rec in self.rounds() for i in rec.get("audit") or ()}
+        """The items the rounds drew uniformly at random to test the model (:func:`audit_items` of the rounds)."""
+        return audit_items(self.rounds())
 
     def history_rows(self) -> list[dict]:
         """Every event in order: what each person did to which item and when, and whether it was undone since
@@ -364,6 +364,11 @@ class ProjectStore:
         return [{"event": e.id, "time": utc(e.time), "kind": e.kind, "item": e.item, "source": sources[e.item],
                  "label": e.label or "", "annotator": e.annotator, "undoes": e.target if e.kind == "undo" else "",
                  "undone": e.id in state.undone} for e in events]
+
+
+def audit_items(rounds: Iterable[dict]) -> set[int]:
+    """The items drawn uniformly at random to test the model: the ``audit`` of each of ``rounds``' reports."""
+    return {int(i) for rec in rounds for i in rec.get("audit") or ()}
 
 
 def utc(t: float) -> str:
