@@ -95,6 +95,58 @@ def test_poisson_learning_labels_one_point_per_class_and_respects_priors():
             PoissonLearning(**bad).fit(Z, yl, n_classes=3, pool=pool.view())
 
 
+def test_poisson_priors_from_the_labels_follow_their_proportions():
+    # a pool where class a is four times as common as b and c, labeled in those proportions (as a random or
+    # representative sample would be): uniform priors hand the touching regions to the rare classes, the
+    # labels' proportions do not
+    rng = np.random.default_rng(1)
+    centres = np.array([[0, 0], [2.5, 0], [1.25, 2.2]])
+    sizes = [800, 200, 200]
+    blobs = np.vstack([c + rng.normal(0, 1, (n, 2)) for c, n in zip(centres, sizes)]).astype(np.float32)
+    truth = np.repeat([0, 1, 2], sizes)
+    pool = Pool(blobs, ["a", "b", "c"])
+    picks = np.r_[rng.choice(800, 16, replace=False), 800 + rng.choice(200, 4, replace=False),
+                  1000 + rng.choice(200, 4, replace=False)]
+    pool.add_labels(picks, truth[picks])
+
+    def fit(priors):
+        return PoissonLearning(class_priors=priors).fit(*pool.labeled_data(), n_classes=3, pool=pool.view())
+
+    uniform, labels = (fit(p).transductive_proba().argmax(1) for p in ("uniform", "labels"))
+    assert np.array_equal(uniform, fit(None).transductive_proba().argmax(1))  # "uniform" is the default
+    assert (labels == 0).mean() > (uniform == 0).mean() + 0.015
+    assert (labels == truth).mean() > (uniform == truth).mean()
+    # the labels' proportions, given outright, are the same rule
+    c = np.bincount(truth[picks], minlength=3) / picks.size
+    assert np.array_equal(labels, fit(list(c)).transductive_proba().argmax(1))
+    with pytest.raises(ValueError, match="'uniform', 'labels', 'auto'"):
+        fit("pool")
+    # "auto": 16, 4 and 4 labels are too uneven for three equal classes, so it takes their proportions, and
+    # says so; four labels on each class are not, so it keeps the classes equal
+    auto = fit("auto")
+    assert np.allclose(auto.class_priors_, c) and np.array_equal(auto.transductive_proba().argmax(1), labels)
+    even = Pool(blobs, ["a", "b", "c"])
+    picks = np.r_[0:4, 800:804, 1000:1004]
+    even.add_labels(picks, truth[picks])
+    fitted = PoissonLearning(class_priors="auto").fit(*even.labeled_data(), n_classes=3, pool=even.view())
+    assert np.allclose(fitted.class_priors_, 1 / 3)
+
+
+def test_uneven_counts_is_a_seeded_test_of_equal_class_shares():
+    from latal.learners.semi import uneven_counts
+
+    assert not uneven_counts([2, 2, 2, 2, 2, 2, 2, 2, 2, 2]) and not uneven_counts([3, 1, 2, 2, 4, 1, 2, 3, 1, 1])
+    assert uneven_counts([12, 4, 2, 1, 1, 0, 0, 0, 0, 0]) and uneven_counts([16, 4, 4])
+    assert not uneven_counts([8, 2, 2])  # p = 0.05: could be chance
+    assert not uneven_counts([1]) and not uneven_counts([1, 0])  # one label says nothing
+    # calibrated: labels drawn from equal classes are called uneven about as often as the level says
+    rng = np.random.default_rng(0)
+    rate = np.mean([uneven_counts(rng.multinomial(30, np.full(10, 0.1))) for _ in range(300)])
+    assert rate < 0.04, rate
+    # and it answers the same for the same counts (no hidden randomness)
+    assert all(uneven_counts([5, 1, 1, 0, 1]) == uneven_counts([5, 1, 1, 0, 1]) for _ in range(3))
+
+
 def test_self_training_uses_pseudo_labels():
     z, y = _moons(800)
     pool = Pool(z, ["a", "b"])

@@ -114,6 +114,25 @@ def poisson_potentials(W, labels: np.ndarray, n_classes: int, min_iter: int = 50
     return u
 
 
+PRIOR_MODES = ("uniform", "labels", "auto")
+
+
+def uneven_counts(counts, level: float = 0.01, draws: int = 4000) -> bool:
+    """Whether class counts this uneven would be rare (p-value below ``level``) if every class were equally
+    common: a chi-square test whose null distribution is simulated (``draws`` multinomial samples, a fixed
+    seed, so the same counts always give the same answer), exact enough at the handful of labels where the
+    asymptotic test is not."""
+    counts = np.asarray(counts, dtype=np.int64).ravel()
+    n, k = int(counts.sum()), counts.size
+    if n < 2 or k < 2:
+        return False
+    expected = n / k
+    stat = float(((counts - expected) ** 2).sum() / expected)
+    sims = np.random.default_rng(0).multinomial(n, np.full(k, 1.0 / k), size=int(draws))
+    null = ((sims - expected) ** 2).sum(axis=1) / expected
+    return (1 + int((null >= stat - 1e-9).sum())) / (int(draws) + 1) < float(level)
+
+
 def potentials_to_proba(u: np.ndarray, temperature: float) -> np.ndarray:
     """Class distributions from potentials: a softmax of ``u / (temperature * s)``, ``s`` the spread
     (standard deviation) of the row-centred finite potentials, so the temperature does not depend on the
@@ -209,8 +228,13 @@ class PoissonLearning(LabelSpreading):
         the predicted class does not depend on it).
     min_iter, max_iter : int, default 50, 1000
         Bounds on the random-walk iterations (the paper's stopping rule decides in between).
-    class_priors : sequence of float or None
-        Expected class proportions (default: uniform).
+    class_priors : sequence of float, "uniform", "labels" or "auto", default None (uniform)
+        Expected class proportions in the pool. Uniform suits pools whose classes are about equally
+        common; "labels" takes the labels' own proportions (no rebalancing: the potentials as the labels
+        left them), for imbalanced pools labeled at random or by a representative strategy; "auto" takes
+        them only when they are too uneven for equal classes (:func:`uneven_counts`, p < 0.01), uniform
+        otherwise; a sequence gives them outright (say from a labeled random sample). The proportions
+        a fit used are in ``class_priors_``.
     predict_neighbors : int, default 10
     index : {"auto", "exact", "hnsw"}, default "auto"
     """
@@ -230,15 +254,23 @@ class PoissonLearning(LabelSpreading):
             raise ValueError(f"temperature must be > 0; got {self.temperature!r}.")
         if int(self.max_iter) < 1 or int(self.min_iter) < 0:
             raise ValueError(f"max_iter must be >= 1 and min_iter >= 0; got {self.max_iter!r}, {self.min_iter!r}.")
+        if isinstance(self.class_priors, str) and self.class_priors not in PRIOR_MODES:
+            raise ValueError(f"class_priors must be 'uniform', 'labels', 'auto' or one positive number per class; "
+                             f"got {self.class_priors!r}.")
 
     def _propagate(self, W, labels: np.ndarray, n_classes: int) -> np.ndarray:
         priors = self.class_priors
-        if priors is not None:
+        if isinstance(priors, str):  # one of PRIOR_MODES (checked with the other parameters)
+            counts = np.bincount(labels[labels >= 0], minlength=n_classes)
+            use_labels = priors == "labels" or (priors == "auto" and uneven_counts(counts))
+            priors = counts / max(counts.sum(), 1) if use_labels else None
+        elif priors is not None:
             priors = np.asarray(priors, dtype=float).ravel()
             if priors.shape != (n_classes,) or not np.isfinite(priors).all() or (priors <= 0).any():
                 raise ValueError(f"class_priors must be {n_classes} positive numbers, one per class; "
                                  f"got {self.class_priors!r}.")
             priors = priors / priors.sum()
+        self.class_priors_ = np.full(n_classes, 1.0 / n_classes) if priors is None else priors
         u = poisson_potentials(W, labels, n_classes, int(self.min_iter), int(self.max_iter), priors)
         return potentials_to_proba(u, float(self.temperature))
 
