@@ -139,6 +139,10 @@ def test_uneven_counts_is_a_seeded_test_of_equal_class_shares():
     assert uneven_counts([12, 4, 2, 1, 1, 0, 0, 0, 0, 0]) and uneven_counts([16, 4, 4])
     assert not uneven_counts([8, 2, 2])  # p = 0.05: could be chance
     assert not uneven_counts([1]) and not uneven_counts([1, 0])  # one label says nothing
+    # 3,000 MaxHerding picks on balanced MNIST: no chance among equal classes, but under 2:1, so not an
+    # imbalanced pool
+    picks = [297, 329, 312, 328, 344, 220, 305, 287, 288, 290]
+    assert uneven_counts(picks, ratio=1.0) and not uneven_counts(picks)
     # calibrated: labels drawn from equal classes are called uneven about as often as the level says
     rng = np.random.default_rng(0)
     rate = np.mean([uneven_counts(rng.multinomial(30, np.full(10, 0.1))) for _ in range(300)])
