@@ -158,7 +158,7 @@ def test_cli_label_takes_a_preset_and_learn_on(tmp_path, capsys):
     assert main(["label", "--db", str(db), "--init-only", "--preset", "label-efficient", "--encoder", "pca"]) == 0
     cfg = ProjectStore.open(db).config
     assert (cfg["encoder"], cfg["refine"], cfg["learner"], cfg["learn_on"], cfg["initial_strategy"]) == \
-        ("pca", "umap", "poisson", "both", "maxherding")  # the option given wins over the preset's
+        ("pca", "umap", "poisson:class_priors=auto", "both", "maxherding")  # the option given wins over the preset's
     # a setting that cannot work creates no project, and changes nothing on resume
     bad = tmp_path / "bad.sqlite"
     assert main(["label", "--db", str(bad), "--init-only", "--learn-on", "latents"]) == 2

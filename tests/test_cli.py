@@ -138,13 +138,13 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
     p = resolve_preset(parse("--preset", "label-efficient", "--learner", "mlp", "--learn-on", "both"))
     assert p == {"encoder": "conv_vae", "refine": "umap", "initial_strategy": "maxherding", "strategy": "maxherding",
                  "learner": "mlp", "learn_on": "both"}
-    assert resolve_preset(parse("--preset", "label-efficient"))["learner"] == "poisson"
+    assert resolve_preset(parse("--preset", "label-efficient"))["learner"] == "poisson:class_priors=auto"
     assert resolve_preset(parse("--preset", "label-efficient"))["learn_on"] == "both"
     assert resolve_preset(parse("--preset", "label-efficient", "--learn-on", "refined"))["learn_on"] == "refined"
     assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learn_on"] == "refined"
     c = resolve_preset(parse("--preset", "label-efficient-contrastive"))
     assert (c["encoder"], c["refine"], c["initial_strategy"], c["learner"], c["learn_on"]) == \
-        ("conv_vae+simclr:flip=True,epochs=10", "umap", "maxherding", "poisson", "latents")
+        ("conv_vae+simclr:flip=True,epochs=10", "umap", "maxherding", "poisson:class_priors=auto", "latents")
     assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learner"] == "cnn_student:epochs=10"
     large = resolve_preset(parse("--preset", "label-efficient-large", "--initial-strategy", "probcover"))
     assert large["initial_strategy"] == "probcover" and large["strategy"] == "typiclust"

@@ -64,9 +64,12 @@ PRESETS: dict[str, dict] = {
     # ... and Poisson learning over both the UMAP graph and the unrefined latents' graph, averaged: better than
     # the UMAP graph alone at 10 labels (MNIST +0.17, Fashion-MNIST +2.04 points over three builds each) and at
     # 100 (+0.02, +0.60) (BENCHMARKS.md, "Choose in the UMAP space, learn over the unrefined latents too")
+    # ... with the labels' class proportions as the priors once they show an imbalance (class_priors=auto): on
+    # pools whose most common class is 10 or 100 times the least, +1.4 to +11.3 points at 100 labels, and on
+    # balanced pools the same labels as uniform priors (BENCHMARKS.md, "An imbalanced pool")
     "label-efficient": {
         "encoder": "conv_vae", "refine": "umap", "initial_strategy": "maxherding", "strategy": "maxherding",
-        "learner": "poisson", "learn_on": "both",
+        "learner": "poisson:class_priors=auto", "learn_on": "both",
     },
     # for pools whose classes are mirror-symmetric objects (clothing, natural images), at a handful of labels:
     # SimCLR beside the VAE (15 minutes of one core once per pool of 60,000), MaxHerding in the UMAP of both,
@@ -76,7 +79,7 @@ PRESETS: dict[str, dict] = {
     # teach the encoder that a digit and its mirror image are the same
     "label-efficient-contrastive": {
         "encoder": "conv_vae+simclr:flip=True,epochs=10", "refine": "umap", "initial_strategy": "maxherding",
-        "strategy": "maxherding", "learner": "poisson", "learn_on": "latents",
+        "strategy": "maxherding", "learner": "poisson:class_priors=auto", "learn_on": "latents",
     },
     # label-efficient with a small CNN trained on the pool's images and Poisson learning's pseudo-labels for 10
     # epochs: better on image pools of 28x28 and up (MNIST, Fashion-MNIST), at about 5 minutes of one core per fit
