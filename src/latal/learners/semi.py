@@ -238,8 +238,9 @@ class PoissonLearning(LabelSpreading):
         them only when the most common class has twice the labels of the least and that is too uneven to
         be chance among equal classes (:func:`uneven_counts`, p < 0.01), uniform otherwise (both trust the
         labels' proportions as the pool's, which holds for random and coverage selection such as
-        TypiClust or MaxHerding, not for uncertainty sampling, whose labels crowd the confusable classes); a sequence gives them outright (say from a labeled random sample). The proportions
-        a fit used are in ``class_priors_``.
+        TypiClust or MaxHerding, not for uncertainty sampling, whose labels crowd the confusable
+        classes); a sequence gives them outright (say from a labeled random sample). The proportions a
+        fit used are in ``class_priors_``.
     predict_neighbors : int, default 10
     index : {"auto", "exact", "hnsw"}, default "auto"
     """
