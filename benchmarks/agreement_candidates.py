@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         return greedy(self, view, sample, z, K, s, k, rng)
 
     MaxHerding._greedy = restricted_greedy  # candidates only: every sampled item still counts for coverage
-    typical._coverage_gains = lambda K, cover: np.where(state["candidates"], gains(K, cover), -np.inf).astype(np.float32)
+    typical._coverage_gains = lambda K, cover, weight=None: np.where(state["candidates"], gains(K, cover, weight), -np.inf).astype(np.float32)
     out = args.out or f"benchmarks/results/agreement_candidates_fashion-mnist_10_q{args.quantile}_b{args.build}.json"
     specs = [SIMCLR, f"{SIMCLR},random_state=1", f"{SIMCLR},random_state=2"]
     return combined_space.main(["--data-dir", str(args.data_dir), "--simclr", *specs, "--spaces", f"conv_vae+simclr{args.build}+umap",

@@ -18,7 +18,9 @@ Learners: Poisson learning with uniform class priors (the preset's), with the la
 (``class_priors=labels``), with them only where they are too uneven for equal classes (``class_priors=auto``),
 with the true pool proportions (an oracle no practitioner has: the ceiling of a prior), label spreading, and
 the thesis MLP. ``--include`` adds the results of earlier runs (other ratios, seeds or learners) to the
-table and the JSON.
+table and the JSON. A selection ``"A>B"`` picks half the labels with A, then the rest with B given them (what
+``latal run --initial-strategy A --strategy B`` does in one round), e.g. ``"maxherding>maxherding:density_power=1"``:
+the pool's mass first, then regions however few items they hold (BENCHMARKS.md, "Finding the rare classes").
 
     LATAL_THREADS=1 python benchmarks/imbalanced_pool.py --data-dir ../shared/datasets --dataset mnist
 """
@@ -71,6 +73,21 @@ def scores(pred: np.ndarray, y_test: np.ndarray, shares: np.ndarray) -> dict:
             "rarest_recall": float(recall[int(np.argmin(shares))]), "recall": recall.tolist()}
 
 
+def select_in_stages(pool: Pool, strategy: str, budget: int, y: np.ndarray, seed: int) -> np.ndarray:
+    """Pick ``budget`` items of ``pool`` and label them from ``y``. ``"A>B"`` picks the first half with A and
+    the rest with B after those labels are in (``latal run --initial-strategy A --strategy B``, one round)."""
+    stages = strategy.split(">")
+    sizes = [budget // len(stages)] * len(stages)
+    sizes[0] += budget - sum(sizes)
+    picks = []
+    for i, (spec, k) in enumerate(zip(stages, sizes)):
+        rng = np.random.default_rng([seed, budget] + [i] * (i > 0))  # one stage: the draws as before
+        chosen = STRATEGIES.build(spec).select(QueryContext(pool.view()), k, rng)
+        pool.add_labels(chosen, y[chosen])
+        picks.append(chosen)
+    return np.concatenate(picks)
+
+
 def build_learner(name: str, shares: np.ndarray, split: int):
     inner = PoissonLearning(class_priors=shares) if name == "poisson (true priors)" else make_learner(name)
     return learner_for(inner, "both", split)
@@ -109,11 +126,9 @@ def main(argv=None) -> int:
                 for budget in args.budgets:
                     pool = Pool(ref.mean, names)
                     t0 = time.perf_counter()
-                    picks = STRATEGIES.build(strategy).select(QueryContext(pool.view()), budget,
-                                                              np.random.default_rng([seed, budget]))
+                    picks = select_in_stages(pool, strategy, budget, y_all[keep], seed)
                     select_s = time.perf_counter() - t0
                     labels = y_all[keep][picks]
-                    pool.add_labels(picks, labels)
                     view = pool.view()
                     view = dataclasses.replace(view, mean=both, log_var=None)
                     for name in args.learners:

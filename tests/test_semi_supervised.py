@@ -203,15 +203,17 @@ def test_probcover_with_small_balls_keeps_picking_uncovered_points():
     assert gain[more[0]] == gain.max() and s.last_info_["covered"] < 1.0
 
 
-def _assert_greedy_coverage(z, s, labeled, picks):
+def _assert_greedy_coverage(z, s, labeled, picks, density_power=0.0):
     """Each of ``picks`` adds the most kernel coverage (MaxHerding's objective, by brute force in float64,
-    without lazy bounds or sampling) given the labels and the picks before it, up to float32 rounding."""
+    without lazy bounds or sampling; each item weighted by its kernel density to the power -density_power)
+    given the labels and the picks before it, up to float32 rounding."""
     z = z.astype(np.float64)
     K = np.exp(-((z[:, None] - z[None]) ** 2).sum(-1) / (2 * s * s))
+    weight = K.mean(axis=1) ** -density_power
     cover = K[labeled].max(axis=0) if len(labeled) else np.zeros(len(z))
     taken = list(labeled)
     for p in picks:
-        gain = np.maximum(K - cover, 0).sum(axis=1)
+        gain = np.maximum(K - cover, 0) @ weight
         gain[taken] = -1
         assert p not in taken and gain[p] >= gain.max() * (1 - 1e-5)
         taken.append(p)
@@ -228,6 +230,23 @@ def test_maxherding_is_the_greedy_maximiser_of_kernel_coverage():
     more = s.select(QueryContext(pool=pool.view()), 70, 1)  # more than 64: the lazy bounds get refreshed
     _assert_greedy_coverage(z, 1.5, first[:3].tolist(), more.tolist())
     assert 0 < s.last_info_["coverage"] < 1 and s.last_info_["bandwidth"] == 1.5
+
+
+def test_maxherding_with_density_power_finds_a_rare_cluster_and_stays_the_greedy_maximiser():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(5), [600, 400, 300, 200, 12])  # the last class: 12 items of 1,512
+    z = (rng.normal(0, 8, (5, 5))[y] + rng.normal(size=(y.size, 5))).astype(np.float32)
+    pool = Pool(z, [str(i) for i in range(5)])
+    counts = {p: np.bincount(y[MaxHerding(bandwidth=3.0, density_power=p).select(QueryContext(pool=pool.view()), 5, 0)],
+                             minlength=5).tolist() for p in (0.0, 0.5, 1.0)}
+    assert counts[0.0] == [2, 1, 1, 1, 0]  # coverage of the mass: the big class's second label first
+    assert counts[0.5] == counts[1.0] == [1, 1, 1, 1, 1]  # coverage flattened by density: one on every class
+    s = MaxHerding(bandwidth=1.5, density_power=0.5)
+    picks = s.select(QueryContext(pool=pool.view()), 70, 1)  # more than 64: the lazy bounds get refreshed
+    _assert_greedy_coverage(z, 1.5, [], picks.tolist(), density_power=0.5)
+    assert 0 < s.last_info_["coverage"] < 1
+    assert make_strategy("maxherding:density_power=0.5").density_power == 0.5
+    assert "density_power=0.5" in repr(s) and "density_power" not in repr(MaxHerding())
 
 
 def test_maxherding_samples_big_pools_by_seed_and_defaults_to_probcovers_radius():
@@ -265,7 +284,9 @@ def test_probcover_and_maxherding_compute_the_pool_radius_once(monkeypatch):
 
 
 @pytest.mark.parametrize("kwargs, match", [({"bandwidth": 0}, "bandwidth"), ({"scale": -1}, "scale"),
-                                           ({"purity": 1.0}, "purity"), ({"max_points": 1}, "max_points")])
+                                           ({"purity": 1.0}, "purity"), ({"max_points": 1}, "max_points"),
+                                           ({"density_power": 1.5}, "density_power"),
+                                           ({"density_power": -0.5}, "density_power")])
 def test_maxherding_rejects_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MaxHerding(**kwargs)
@@ -473,6 +494,8 @@ def test_maxherding_top_and_gains_match_the_plain_numpy_they_replace():
     cover = rng.random(3000).astype(np.float32) * 0.5
     K = _gaussian(b[:300], b[:300], 0.8)
     assert np.allclose(_coverage_gains(K, cover[:300], block=64), np.maximum(K - cover[:300], 0).sum(axis=1), rtol=1e-5)
+    w = rng.random(300).astype(np.float32) + 0.5
+    assert np.allclose(_coverage_gains(K, cover[:300], w, block=64), np.maximum(K - cover[:300], 0) @ w, rtol=1e-5)
 
 
 def test_maxherding_writes_every_selection_into_one_kept_kernel_matrix():
