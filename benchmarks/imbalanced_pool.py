@@ -17,7 +17,8 @@ whole test set, per class:
 Learners: Poisson learning with uniform class priors (the preset's), with the labels' proportions
 (``class_priors=labels``), with them only where they are too uneven for equal classes (``class_priors=auto``),
 with the true pool proportions (an oracle no practitioner has: the ceiling of a prior), label spreading, and
-the thesis MLP. ``--include`` adds the results of earlier runs (other ratios, seeds or learners) to the
+the thesis MLP; ``cnn_student`` specs (the ``-cnn`` and ``-large`` presets' learner, its teacher in the UMAP space
+and the pool's images) may be added with ``--learners``. ``--include`` adds the results of earlier runs (other ratios, seeds or learners) to the
 table and the JSON. A selection ``"A>B"`` picks half the labels with A, then the rest with B given them (what
 ``latal run --initial-strategy A --strategy B`` does in one round), e.g. ``"maxherding>maxherding:density_power=1"``:
 the pool's mass first, then regions however few items they hold (BENCHMARKS.md, "Finding the rare classes").
@@ -90,6 +91,8 @@ def select_in_stages(pool: Pool, strategy: str, budget: int, y: np.ndarray, seed
 
 def build_learner(name: str, shares: np.ndarray, split: int):
     inner = PoissonLearning(class_priors=shares) if name == "poisson (true priors)" else make_learner(name)
+    if getattr(inner, "uses_inputs", False):  # the CNN student reads the UMAP space, as in its presets
+        return inner
     return learner_for(inner, "both", split)
 
 
@@ -110,6 +113,7 @@ def main(argv=None) -> int:
     prep = prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder="conv_vae"))
     Z_all, y_all = np.asarray(prep.latent.mean), np.asarray(prep.dataset.y)
     Z_test, y_test = np.asarray(prep.test_latent.mean), np.asarray(prep.dataset.y_test)
+    X_all, X_test = prep.dataset.x, prep.dataset.x_test
     names = [str(c) for c in prep.dataset.class_names]
     k = len(names)
     results = []
@@ -129,14 +133,18 @@ def main(argv=None) -> int:
                     picks = select_in_stages(pool, strategy, budget, y_all[keep], seed)
                     select_s = time.perf_counter() - t0
                     labels = y_all[keep][picks]
-                    view = pool.view()
-                    view = dataclasses.replace(view, mean=both, log_var=None)
+                    refined_view = pool.view()
+                    view = dataclasses.replace(refined_view, mean=both, log_var=None)
                     for name in args.learners:
                         learner = build_learner(name, shares, split)
                         t0 = time.perf_counter()
                         fitted = learner.clone(**({"random_state": seed} if "random_state" in learner.get_params() else {}))
-                        fitted = fitted.fit(both[picks], labels, n_classes=k, **fit_extras(fitted, view))
-                        pred = fitted.predict_proba(both_test).argmax(1)
+                        if getattr(fitted, "uses_inputs", False):  # the CNN student: the images, its teacher in the UMAP
+                            fitted = fitted.fit(ref.mean[picks], labels, n_classes=k, pool=refined_view, inputs=X_all[keep])
+                            pred = fitted.predict_proba(ref_test.mean, inputs=X_test).argmax(1)
+                        else:
+                            fitted = fitted.fit(both[picks], labels, n_classes=k, **fit_extras(fitted, view))
+                            pred = fitted.predict_proba(both_test).argmax(1)
                         fit_s = time.perf_counter() - t0
                         res = {"ratio": ratio, "seed": seed, "pool": int(keep.size), "strategy": strategy,
                                "budget": budget, "learner": name, "classes_labeled": int(np.unique(labels).size),
