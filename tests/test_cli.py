@@ -145,7 +145,8 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
     c = resolve_preset(parse("--preset", "label-efficient-contrastive"))
     assert (c["encoder"], c["refine"], c["initial_strategy"], c["learner"], c["learn_on"]) == \
         ("conv_vae+simclr:flip=True,epochs=10", "umap", "maxherding", "poisson:class_priors=auto", "latents")
-    assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learner"] == "cnn_student:epochs=10"
+    cnn = make_learner(resolve_preset(parse("--preset", "label-efficient-cnn"))["learner"])
+    assert (cnn.epochs, make_learner(cnn.teacher).class_priors) == (10, "auto")  # the student's teacher too
     large = resolve_preset(parse("--preset", "label-efficient-large", "--initial-strategy", "probcover"))
     assert large["initial_strategy"] == "probcover" and large["strategy"] == "typiclust"
     student = make_learner(large["learner"])  # the spec builds the student it names
