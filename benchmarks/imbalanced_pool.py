@@ -17,11 +17,12 @@ whole test set, per class:
 Learners: Poisson learning with uniform class priors (the preset's), with the labels' proportions
 (``class_priors=labels``), with them only where they are too uneven for equal classes (``class_priors=auto``),
 with the true pool proportions (an oracle no practitioner has: the ceiling of a prior), label spreading, and
-the thesis MLP; ``cnn_student`` specs (the ``-cnn`` and ``-large`` presets' learner, its teacher in the UMAP space
-and the pool's images) may be added with ``--learners``. ``--include`` adds the results of earlier runs (other ratios, seeds or learners) to the
-table and the JSON. A selection ``"A>B"`` picks half the labels with A, then the rest with B given them (what
-``latal run --initial-strategy A --strategy B`` does in one round), e.g. ``"maxherding>maxherding:density_power=1"``:
-the pool's mass first, then regions however few items they hold (BENCHMARKS.md, "Finding the rare classes").
+the thesis MLP; ``cnn_student`` specs (the ``-cnn`` and ``-large`` presets' learner, its teacher in the UMAP
+space and the pool's images) may be added with ``--learners``. ``--include`` adds the results of earlier runs
+(other ratios, seeds or learners) to the table and the JSON. A selection ``"A>B"`` picks half the labels with
+A, then the rest with B given them (what ``latal run --initial-strategy A --strategy B`` does in one round),
+e.g. ``"maxherding>maxherding:density_power=1"``: the pool's mass first, then regions however few items they
+hold (BENCHMARKS.md, "Finding the rare classes").
 
     LATAL_THREADS=1 python benchmarks/imbalanced_pool.py --data-dir ../shared/datasets --dataset mnist
 """

@@ -271,7 +271,8 @@ class MaxHerding(Strategy):
         if int(max_points) < 2:
             raise ValueError(f"max_points must be at least 2; got {max_points}.")
         if not 0.0 <= float(density_power) <= 1.0:
-            raise ValueError(f"density_power must lie in [0, 1] (0: the pool's mass, 1: the space); got {density_power}.")
+            raise ValueError(f"density_power must lie in [0, 1] (0: the pool's mass, 1: the space); "
+                             f"got {density_power}.")
         self.bandwidth = None if bandwidth is None else float(bandwidth)
         self.scale = float(scale)
         self.purity = float(purity)
