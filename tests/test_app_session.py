@@ -144,7 +144,7 @@ def test_stopping_criterion_is_reported(store):
         assert p["stopping"]["budget"]["fired"] is True
 
 
-@pytest.mark.parametrize("initial", ["kmeans", "typiclust", "probcover", "maxherding"])
+@pytest.mark.parametrize("initial", ["kmeans", "typiclust", "probcover", "maxherding", "maxherding:density_power=1"])
 def test_a_strategy_that_needs_latents_picks_the_first_batch_once_they_exist(store, initial):
     with running(store, initial=initial) as s:
         first = s.next_items("a")
