@@ -309,7 +309,7 @@ class MaxHerding(Strategy):
         weight = None
         if self.density_power > 0:  # each item's weight: its kernel density to the power -density_power
             density = K.mean(axis=1, dtype=np.float64)  # the kernel is symmetric: row means are column means
-            weight = (density / density.mean()) ** -self.density_power
+            weight = density ** -self.density_power  # density >= 1 / sample size (the item itself): finite
             weight = (weight / weight.mean()).astype(np.float32)
         gain = _coverage_gains(K, cover, weight).astype(np.float64)  # upper bounds from here on
         gain[~free] = -np.inf
