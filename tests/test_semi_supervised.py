@@ -132,6 +132,54 @@ def test_poisson_priors_from_the_labels_follow_their_proportions():
     assert np.allclose(fitted.class_priors_, 1 / 3)
 
 
+def test_poisson_mbo_gives_each_class_its_prior_share_of_the_pool():
+    # three touching blobs of 300, one label each: Poisson learning's regions are 244 / 306 / 350 items;
+    # Poisson MBO's volume constraint makes them 300 each and gets more of the pool right
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [2.5, 0], [1.25, 2.2]])
+    blobs = (centres.repeat(300, axis=0) + rng.normal(0, 1, (900, 2))).astype(np.float32)
+    truth = np.repeat([0, 1, 2], 300)
+    pool = Pool(blobs, ["a", "b", "c"])
+    pool.add_labels([0, 300, 600], [0, 1, 2])
+
+    def fit(**kw):
+        return PoissonLearning(**kw).fit(*pool.labeled_data(), n_classes=3, pool=pool.view())
+
+    plain, mbo = fit(), fit(mbo=20)
+    assert not plain.mbo_applied_ and mbo.mbo_applied_
+    p_plain, p_mbo = plain.transductive_proba(), mbo.transductive_proba()
+    assert np.allclose(p_mbo.sum(1), 1)
+    counts = np.bincount(p_mbo.argmax(1), minlength=3)
+    assert np.abs(counts - 300).max() <= 1, counts
+    assert np.abs(np.bincount(p_plain.argmax(1), minlength=3) - 300).max() > 40
+    assert (p_mbo.argmax(1) == truth).mean() > (p_plain.argmax(1) == truth).mean() + 0.02
+    # given priors set the volumes
+    counts = np.bincount(fit(mbo=20, class_priors=[0.5, 0.25, 0.25]).transductive_proba().argmax(1), minlength=3)
+    assert np.abs(counts - [450, 225, 225]).max() <= 1, counts
+    # a class without a label: the constraint would hand its share to the wrong items, so MBO is not run
+    partial = Pool(blobs, ["a", "b", "c"])
+    partial.add_labels([0, 300], [0, 1])
+    skipped = PoissonLearning(mbo=20).fit(*partial.labeled_data(), n_classes=3, pool=partial.view())
+    assert not skipped.mbo_applied_
+    assert np.array_equal(skipped.transductive_proba(), PoissonLearning().fit(
+        *partial.labeled_data(), n_classes=3, pool=partial.view()).transductive_proba())
+    assert make_learner("poisson:mbo=20").mbo == 20
+    for bad in ({"mbo": -1}, {"mbo_steps": 0}, {"mbo_mu": 0}):
+        with pytest.raises(ValueError, match="mbo must be >= 0"):
+            fit(**bad)
+
+
+def test_volume_weights_meet_the_shares_and_warm_start():
+    from latal.learners.semi import volume_weights
+
+    s = np.random.default_rng(0).random((1000, 4))
+    priors = np.array([0.1, 0.2, 0.3, 0.4])
+    w = volume_weights(s, priors)
+    scaled = (s - s.min()) / (s.max() - s.min())
+    assert np.array_equal(np.bincount(np.argmax(scaled * w, axis=1), minlength=4), [100, 200, 300, 400])
+    assert np.array_equal(volume_weights(s, priors, w), w)  # already met: the warm start is kept
+
+
 def test_uneven_counts_is_a_seeded_test_of_equal_class_shares():
     from latal.learners.semi import uneven_counts
 

@@ -14,7 +14,8 @@ LEARNERS.register("random_forest", random_forest, "scikit-learn random forest (1
 LEARNERS.register("label_spreading", LabelSpreading,
                   "label spreading over the pool's 10-NN graph (uses the unlabeled pool; kNN vote for new points)")
 LEARNERS.register("poisson", PoissonLearning,
-                  "Poisson learning over the pool's 10-NN graph (Calder et al. 2020; robust at one label per class)")
+                  "Poisson learning over the pool's 10-NN graph (Calder et al. 2020; robust at one label per class; "
+                  "mbo=20: Poisson MBO, equal class shares or class_priors)")
 LEARNERS.register("self_training", SelfTraining,
                   "MLP (5 epochs) on labels + label-spreading pseudo-labels with confidence >= 0.9 (uses the pool)")
 LEARNERS.register("cnn_student", CNNStudent,
