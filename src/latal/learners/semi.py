@@ -145,12 +145,13 @@ def volume_weights(scores: np.ndarray, priors: np.ndarray, weights: np.ndarray |
 
 def poisson_mbo(W, labels: np.ndarray, n_classes: int, priors: np.ndarray, iterations: int = 20, steps: int = 40,
                 mu: float = 1.0, min_iter: int = 50, max_iter: int = 1000) -> np.ndarray:
-    """Poisson MBO (Calder, Cook, Thorpe & Slepcev, ICML 2020, Section 4): start from Poisson learning's
+    """Poisson MBO (Calder, Cook, Thorpe & Slepcev, ICML 2020): start from Poisson learning's
     labelling, then ``iterations`` times run ``steps`` explicit steps of the graph heat equation with the Poisson
     sources as a forcing term (``u <- u - dt L u + mu dt b``, ``dt = 1 / max degree``) and threshold the result
     back to one class per item under the volume constraint (:func:`volume_weights`: each class takes ``priors``
     of the pool). Every class must have a label. Returns ``(n, n_classes)`` scores whose row maximum is the
-    class; the settings default to the authors' (20 iterations of 40 steps, ``mu`` = 1)."""
+    class; the settings default to those of the authors' code (GraphLearning: 20 iterations of 40 steps,
+    ``mu`` = 1), with which their published result files reproduce here (BENCHMARKS.md, "Poisson MBO")."""
     import scipy.sparse as sp
 
     n = W.shape[0]
@@ -301,8 +302,8 @@ class PoissonLearning(LabelSpreading):
         classes); a sequence gives them outright (say from a labeled random sample). The proportions a
         fit used are in ``class_priors_``.
     mbo : int, default 0
-        Iterations of Poisson MBO (:func:`poisson_mbo`; the paper's graph-cut refinement, 20 in its
-        experiments): after Poisson learning, diffuse and threshold again under the constraint that each class
+        Iterations of Poisson MBO (:func:`poisson_mbo`; the paper's graph-cut refinement, 20 in the authors'
+        code): after Poisson learning, diffuse and threshold again under the constraint that each class
         takes its prior share of the pool. It uses the class sizes as knowledge, so it needs every class to
         have a label and priors that hold; when a class has no label it is not run (``mbo_applied_`` says
         whether it ran). 0: plain Poisson learning. It pays at about one label per class drawn at random (test
@@ -310,7 +311,7 @@ class PoissonLearning(LabelSpreading):
         ten per class or after a coverage selection such as MaxHerding (-0.5 to -4.4 points; BENCHMARKS.md,
         "Poisson MBO"), hence off by default and in the presets.
     mbo_steps, mbo_mu : int, float, default 40, 1.0
-        Heat-equation steps per MBO iteration and the weight of the label sources in them (the paper's).
+        Heat-equation steps per MBO iteration and the weight of the label sources in them (the authors' code's).
     predict_neighbors : int, default 10
     index : {"auto", "exact", "hnsw"}, default "auto"
     """
@@ -338,7 +339,7 @@ class PoissonLearning(LabelSpreading):
             raise ValueError(f"class_priors must be 'uniform', 'labels', 'auto' or one positive number per class; "
                              f"got {self.class_priors!r}.")
         if int(self.mbo) < 0 or int(self.mbo_steps) < 1 or not float(self.mbo_mu) > 0:
-            raise ValueError(f"mbo must be >= 0 (0: plain Poisson learning; the paper uses 20), mbo_steps >= 1 and "
+            raise ValueError(f"mbo must be >= 0 (0: plain Poisson learning; the authors use 20), mbo_steps >= 1 and "
                              f"mbo_mu > 0; got {self.mbo!r}, {self.mbo_steps!r}, {self.mbo_mu!r}.")
 
     def _propagate(self, W, labels: np.ndarray, n_classes: int) -> np.ndarray:
