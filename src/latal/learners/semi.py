@@ -115,14 +115,14 @@ def poisson_potentials(W, labels: np.ndarray, n_classes: int, min_iter: int = 50
 
 
 def volume_weights(scores: np.ndarray, priors: np.ndarray, weights: np.ndarray | None = None, step: float = 0.1,
-                   tol: float = 1e-3, max_iter: int = 10000, patience: int = 200) -> np.ndarray:
+                   tol: float = 1e-3, max_iter: int = 10000, patience: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """Class weights ``w`` such that ``argmax_j scores_ij w_j`` puts about ``priors_j`` of the rows in class ``j``
     (Calder et al., ICML 2020, the volume constraint of Poisson MBO): ``scores`` are taken to [0, 1] by their
     minimum and maximum, then each class's weight is lowered by ``step`` times the share of rows it takes beyond
     its prior (raised if it takes fewer), until no share is off by more than ``tol``, ``max_iter`` rounds have
     run, or ``patience`` rounds have not come closer (scores that are flat over whole clusters, as on a UMAP
-    graph, can make the shares jump past the priors for ever). Returns the weights that came closest.
-    ``weights`` warm-starts the search (the MBO iterations reuse the last ones)."""
+    graph, can make the shares jump past the priors for ever). Returns the weights that came closest and the
+    scaled scores they multiply. ``weights`` warm-starts the search (the MBO iterations reuse the last ones)."""
     s = scores - scores.min()
     s = s / max(float(s.max()), 1e-300)
     k = s.shape[1]
@@ -140,7 +140,7 @@ def volume_weights(scores: np.ndarray, priors: np.ndarray, weights: np.ndarray |
             break
         w = np.maximum(w - step * gap, 0.0)
         w = w / w.max()
-    return best
+    return best, s
 
 
 def poisson_mbo(W, labels: np.ndarray, n_classes: int, priors: np.ndarray, iterations: int = 20, steps: int = 40,
@@ -168,8 +168,8 @@ def poisson_mbo(W, labels: np.ndarray, n_classes: int, priors: np.ndarray, itera
     for _ in range(int(iterations)):
         for _ in range(int(steps)):
             u = P @ u + forcing
-        w = volume_weights(u, priors, w)
-        scores = (u - u.min()) / max(float(u.max() - u.min()), 1e-300) * w
+        w, scaled = volume_weights(u, priors, w)
+        scores = scaled * w
         u = np.eye(n_classes)[np.argmax(scores, axis=1)]
     return scores if int(iterations) > 0 else u0
 
