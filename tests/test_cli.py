@@ -72,6 +72,17 @@ def test_clear_errors(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_errors_in_a_log_start_clean(capsys):
+    """Without --quiet, but with stderr a pipe or a log: no progress-bar line before the error, and the
+    registry names its kinds in good English."""
+    assert main(["run", "--strategy", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("latal: error: unknown strategy 'nope'") and "rounds:" not in err
+    assert "Known strategies: random," in err
+    assert main(["run", "--stop", "nope"]) == 2
+    assert "Known stopping criteria:" in capsys.readouterr().err
+
+
 def test_console_script_installed():
     proc = subprocess.run([sys.executable, "-m", "latal.cli", "encoders"], capture_output=True, text=True)
     assert proc.returncode == 0 and "pca" in proc.stdout

@@ -63,7 +63,10 @@ def cmd_run(args) -> int:
         stopping=tuple(args.stop or ()), halt_on_stop=args.halt_on_stop,
     )
     show = not args.quiet
-    bar = tqdm(total=args.rounds + 1, desc="rounds", unit="round", disable=not show, file=sys.stderr, leave=False)
+    # disable=None: no bar where stderr is not a terminal (a log, a pipe), so no bar line lands before the
+    # results or an error message there
+    bar = tqdm(total=args.rounds + 1, desc="rounds", unit="round", disable=None if show else True, file=sys.stderr,
+               leave=False)
 
     def on_round(rec):
         bar.update(1)

@@ -73,8 +73,9 @@ class Entry:
 class Registry:
     """A named collection of factories."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, plural: str | None = None):
         self.kind = kind
+        self.plural = plural or f"{kind}s"
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, factory: Callable[..., Any], description: str, **defaults) -> None:
@@ -98,7 +99,7 @@ class Registry:
             close = difflib.get_close_matches(key, self._entries, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(self._entries)}."
+                f"unknown {self.kind} {name!r}.{hint} Known {self.plural}: {', '.join(self._entries)}."
             )
         return self._entries[key]
 

@@ -12,7 +12,7 @@ import numpy as np
 from latal.registry import Registry
 from latal.strategies.uncertainty import UNCERTAINTY
 
-STOPPING: Registry = Registry("stopping criterion")
+STOPPING: Registry = Registry("stopping criterion", "stopping criteria")
 
 
 class StoppingCriterion:

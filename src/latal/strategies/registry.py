@@ -32,7 +32,7 @@ from latal.strategies.typical import MaxHerding, ProbCover, TypiClust
 from latal.strategies.uncertainty import UNCERTAINTY
 from latal.strategies.vaal import VAAL
 
-STRATEGIES: Registry = Registry("strategy")
+STRATEGIES: Registry = Registry("strategy", "strategies")
 
 
 def _pick(table: dict, name: str, what: str):
