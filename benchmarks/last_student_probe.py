@@ -9,7 +9,9 @@ learner's; the last student takes its ``final_epochs``, ``final_arch`` and ``fin
 Every variant sees the same pseudo-labels, so the differences are the students'. Run the variants of one
 targets file in two processes (``--variant`` twice each) to use both cores. After a chain of students
 (``--self-distill`` or ``--more-generations``) one more row per chain length scores the mean of the last
-students' class distributions (an ensemble of the chain's students, no more training).
+students' class distributions (an ensemble of the chain's students, no more training). ``--init SPEC``
+starts every ``conv3bn`` student's conv blocks from a contrastive encoder trained on the pool (a ``simclr``
+spec of the same width, read from the encoder cache or trained into it) instead of at random.
 
     python benchmarks/last_student_probe.py --data-dir ../shared/datasets --dataset mnist --budget 3000 \\
         --variant final_epochs=15 --variant final_arch=conv3bn,final_epochs=15
@@ -58,6 +60,24 @@ def capture_targets(args, prep, path: Path) -> None:
     raise RuntimeError("the learner finished without reaching its last generation's training")
 
 
+def start_from_encoder(args) -> None:
+    """Every conv3bn student built from here on starts with the conv blocks (and their batch norms) of the
+    contrastive encoder ``args.init`` fitted on the pool: the same ``conv_bn_blocks``, so the weights fit."""
+    encoder = prepare(ExperimentConfig(dataset=args.dataset, data_dir=args.data_dir, encoder=args.init)).encoder
+    body = getattr(getattr(encoder, "model_", None), "body", None)
+    if body is None:
+        raise SystemExit(f"--init {args.init!r}: not a contrastive encoder with conv blocks (use a simclr spec)")
+    weights, build = body.state_dict(), student_module._cnn
+
+    def started(*a, **k):
+        net = build(*a, **k)
+        if k.get("arch", a[5] if len(a) > 5 else "conv2") == "conv3bn":
+            net[0].load_state_dict(weights)  # the same keys: the pooling layer after the blocks holds no weights
+        return net
+
+    student_module._cnn = started
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_student_run_args(ap, "cnn_student:epochs=5,generations=3,targets=soft")
@@ -71,6 +91,9 @@ def main(argv=None) -> int:
                     help="after each variant's student, N more with its settings, each on the labels propagated "
                          "by the learner's teacher over the one before's features (the learner's "
                          "final_generations=N+1 with N more generations)")
+    ap.add_argument("--init", default=None, metavar="SPEC",
+                    help="start the conv3bn students' conv blocks from this contrastive encoder (a simclr spec, "
+                         "e.g. 'simclr:flip=True,epochs=10'), trained on the pool or read from the cache")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if args.self_distill < 0 or args.more_generations < 0:
@@ -131,6 +154,8 @@ def main(argv=None) -> int:
                          "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool)), "ensemble": k})
             print(f"  {rows[-1]}", file=sys.stderr, flush=True)
 
+    if args.init:
+        start_from_encoder(args)
     for variant in args.variant:
         chain = []  # (test, pool) distributions of this variant's students, in training order
         student = make_learner(f"{args.learner},{variant}")
