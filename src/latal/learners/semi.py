@@ -75,6 +75,19 @@ def spread_labels(W, labels: np.ndarray, n_classes: int, alpha: float = 0.99, ma
     return F
 
 
+def poisson_sources(labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Poisson learning's sources (Calder et al., ICML 2020): each labeled item (``labels >= 0``) is a source of
+    ``e_y - c``, ``c`` the labels' class proportions. Returns ``(labeled indices, b (n, n_classes), c)``."""
+    lab = np.flatnonzero(labels >= 0)
+    if lab.size == 0:
+        raise DataError("Poisson learning needs at least one label.")
+    onehot = np.eye(n_classes)[labels[lab]]
+    c = onehot.mean(axis=0)
+    b = np.zeros((labels.shape[0], n_classes))
+    b[lab] = onehot - c
+    return lab, b, c
+
+
 def poisson_potentials(W, labels: np.ndarray, n_classes: int, min_iter: int = 50, max_iter: int = 1000,
                        class_priors: np.ndarray | None = None) -> np.ndarray:
     """Poisson learning (Calder, Cook, Thorpe & Slepcev, ICML 2020, Algorithm 1): each labeled item is a
@@ -87,13 +100,7 @@ def poisson_potentials(W, labels: np.ndarray, n_classes: int, min_iter: int = 50
     import scipy.sparse as sp
 
     n = W.shape[0]
-    lab = np.flatnonzero(labels >= 0)
-    if lab.size == 0:
-        raise DataError("Poisson learning needs at least one label.")
-    onehot = np.eye(n_classes)[labels[lab]]
-    c = onehot.mean(axis=0)
-    b = np.zeros((n, n_classes))
-    b[lab] = onehot - c
+    lab, b, c = poisson_sources(labels, n_classes)
     deg = np.asarray(W.sum(axis=1)).ravel() + 1e-10
     P = sp.diags(1.0 / deg) @ W
     Db = b / deg[:, None]
@@ -155,10 +162,7 @@ def poisson_mbo(W, labels: np.ndarray, n_classes: int, priors: np.ndarray, itera
     import scipy.sparse as sp
 
     n = W.shape[0]
-    lab = np.flatnonzero(labels >= 0)
-    onehot = np.eye(n_classes)[labels[lab]]
-    b = np.zeros((n, n_classes))
-    b[lab] = onehot - onehot.mean(axis=0)
+    b = poisson_sources(labels, n_classes)[1]
     u0 = poisson_potentials(W, labels, n_classes, min_iter, max_iter, priors)
     deg = np.asarray(W.sum(axis=1)).ravel()
     dt = 1.0 / max(float(deg.max()), 1e-300)
