@@ -169,7 +169,7 @@ def test_cli_label_takes_a_preset_and_learn_on(tmp_path, capsys):
     contrastive = tmp_path / "c.sqlite"
     assert main(["label", "--db", str(contrastive), "--init-only", "--preset", "label-efficient-contrastive"]) == 0
     cfg = ProjectStore.open(contrastive).config
-    assert (cfg["encoder"], cfg["learn_on"]) == ("conv_vae+simclr:flip=True,epochs=10", "latents")
+    assert (cfg["encoder"], cfg["learn_on"]) == ("conv_vae:epochs=30+simclr:flip=True,epochs=10", "latents")
     assert cfg["guesses"] is True  # the model's guess on each item, unless asked otherwise
     assert main(["label", "--db", str(contrastive), "--init-only", "--guesses", "off"]) == 0
     assert ProjectStore.open(contrastive).config["guesses"] is False

@@ -155,7 +155,7 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
     assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learn_on"] == "refined"
     c = resolve_preset(parse("--preset", "label-efficient-contrastive"))
     assert (c["encoder"], c["refine"], c["initial_strategy"], c["learner"], c["learn_on"]) == \
-        ("conv_vae+simclr:flip=True,epochs=10", "umap", "maxherding", "poisson:class_priors=auto", "latents")
+        ("conv_vae:epochs=30+simclr:flip=True,epochs=10", "umap", "maxherding", "poisson:class_priors=auto", "latents")
     cnn = make_learner(resolve_preset(parse("--preset", "label-efficient-cnn"))["learner"])
     assert (cnn.epochs, make_learner(cnn.teacher).class_priors) == (10, "auto")  # the student's teacher too
     large = resolve_preset(parse("--preset", "label-efficient-large", "--initial-strategy", "probcover"))

@@ -213,9 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder holding mnist/ and fashion-mnist/ IDX files (default: $LATAL_DATA, else download)")
     r.add_argument("--preset", default=None,
                    help="label-efficient: conv_vae latents refined by UMAP, MaxHerding selection, Poisson learning; "
-                        "label-efficient-contrastive: SimCLR beside the VAE and Poisson learning over their latents, for "
-                        "mirror-symmetric objects such as clothing at a handful of labels (SimCLR trains 15 minutes "
-                        "once per 60,000 images); "
+                        "label-efficient-contrastive: SimCLR beside a VAE trained 30 epochs and Poisson learning over their "
+                        "latents, for mirror-symmetric objects such as clothing at a handful of labels (the two train "
+                        "about 50 minutes of one core once per 60,000 images); "
                         "label-efficient-cnn: label-efficient with the CNN student on the images (slower, better on 28x28 "
                         "images); label-efficient-large: for budgets in the thousands, TypiClust and three "
                         "generations of a batch-norm CNN student (about 25 minutes of one core per fit on "
