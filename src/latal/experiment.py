@@ -79,8 +79,8 @@ PRESETS: dict[str, dict] = {
     # Poisson learning over the unrefined latents: 66.83 ± 3.26 % at 10 Fashion-MNIST labels over three SimCLR
     # builds, against 63.27 ± 4.98 % for `label-efficient` (BENCHMARKS.md, "The student over the unrefined
     # latents" and "A preset for clothing-like pools"); with the VAE trained 30 epochs instead of 10 (about 20
-    # more minutes once per pool), 69.17 ± 1.79 % on the same three builds, each higher, and +1.27 points over
-    # four pairs of VAE and SimCLR builds (one pair lower; BENCHMARKS.md, "A VAE trained longer"); not measured
+    # more minutes once per pool), 69.17 ± 1.79 % on the same three builds, each higher, and +0.94 points over
+    # six pairs of VAE and SimCLR builds (a second VAE build 0.45 lower; BENCHMARKS.md, "A VAE trained longer"); not measured
     # on digits, where its mirrored views would teach the encoder that a digit and its mirror image are the same
     "label-efficient-contrastive": {
         "encoder": CONTRASTIVE_ENCODER, "refine": "umap", "initial_strategy": "maxherding",
