@@ -80,8 +80,9 @@ PRESETS: dict[str, dict] = {
     # builds, against 63.27 ± 4.98 % for `label-efficient` (BENCHMARKS.md, "The student over the unrefined
     # latents" and "A preset for clothing-like pools"); with the VAE trained 30 epochs instead of 10 (about 20
     # more minutes once per pool), 69.17 ± 1.79 % on the same three builds, each higher, and +0.94 points over
-    # six pairs of VAE and SimCLR builds (a second VAE build 0.45 lower; BENCHMARKS.md, "A VAE trained longer"); not measured
-    # on digits, where its mirrored views would teach the encoder that a digit and its mirror image are the same
+    # six pairs of VAE and SimCLR builds (a second VAE build 0.45 lower; BENCHMARKS.md, "A VAE trained
+    # longer"); not measured on digits, where its mirrored views would teach the encoder that a digit and its
+    # mirror image are the same
     "label-efficient-contrastive": {
         "encoder": CONTRASTIVE_ENCODER, "refine": "umap", "initial_strategy": "maxherding",
         "strategy": "maxherding", "learner": "poisson:class_priors=auto", "learn_on": "latents",
