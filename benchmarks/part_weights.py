@@ -27,8 +27,8 @@ from _common import markdown_table, write_json  # noqa: E402
 
 from latal.encoders.base import Latent  # noqa: E402
 from latal.encoders.refine import refine_latents  # noqa: E402
+from latal.encoders.stack import StackedEncoder  # noqa: E402
 from latal.experiment import ExperimentConfig, Prepared, prepare, run_experiment  # noqa: E402
-from latal.strategies.distances import unit_rows  # noqa: E402
 
 DEFAULTS = {"w": "1.0", "refine": "umap", "learner": "poisson", "selection": "maxherding"}
 
@@ -43,9 +43,12 @@ def parse_variant(text: str) -> dict:
     return opts
 
 
-def joined(vae: np.ndarray, simclr: np.ndarray, w: float) -> Latent:
-    """The preset's joined space with the SimCLR part scaled by ``w`` (``w=1``: what ``--encoder a+b`` gives)."""
-    return Latent(np.hstack([unit_rows(vae), w * unit_rows(simclr)]).astype(np.float32))
+def joined(vae: Latent, simclr: Latent, w: float) -> Latent:
+    """The preset's joined space (``StackedEncoder.join``, what ``--encoder a+b`` gives) with the SimCLR part,
+    the columns after the VAE's, scaled by ``w``."""
+    z = StackedEncoder.join([vae, simclr])
+    z.mean[:, vae.mean.shape[1]:] *= w
+    return z
 
 
 def main(argv=None) -> int:
@@ -66,7 +69,7 @@ def main(argv=None) -> int:
     rows, results = [], {}
     for text, opts in variants.items():
         w = float(opts["w"])
-        pool, test = joined(vae.latent.mean, sim.latent.mean, w), joined(vae.test_latent.mean, sim.test_latent.mean, w)
+        pool, test = joined(vae.latent, sim.latent, w), joined(vae.test_latent, sim.test_latent, w)
         t0 = time.perf_counter()
         refined, refined_test, _ = refine_latents(opts["refine"], pool, test, base_key=None)
         space_s = time.perf_counter() - t0
