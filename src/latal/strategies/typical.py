@@ -298,8 +298,7 @@ class MaxHerding(Strategy):
 
     def _greedy(self, view, sample: np.ndarray, z: np.ndarray, K: np.ndarray, s: float, k: int,
                 rng: np.random.Generator) -> np.ndarray:
-        for i in range(0, z.shape[0], 2048):  # in blocks: no second sample-squared temporary
-            _gaussian(z[i : i + 2048], z, s, out=K[i : i + 2048])
+        self._fill_kernel(sample, z, s, K)
         cover = np.zeros(sample.size, dtype=np.float32)
         lab = np.asarray(view.labeled)
         for i in range(0, lab.size, 1024):  # what the labels cover already
@@ -335,6 +334,11 @@ class MaxHerding(Strategy):
         self.last_info_ = {"bandwidth": float(s), "sample": int(sample.size),
                            "coverage": float(cover.mean() if weight is None else cover @ weight / weight.size)}
         return picks.astype(np.int64)
+
+    def _fill_kernel(self, sample: np.ndarray, z: np.ndarray, s: float, K: np.ndarray) -> None:
+        """The sample's kernel matrix into ``K`` (the sample's latents ``z``, bandwidth ``s``)."""
+        for i in range(0, z.shape[0], 2048):  # in blocks: no second sample-squared temporary
+            _gaussian(z[i : i + 2048], z, s, out=K[i : i + 2048])
 
     def __repr__(self) -> str:
         power = f", density_power={self.density_power:g}" if self.density_power else ""
