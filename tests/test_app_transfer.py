@@ -169,7 +169,8 @@ def test_cli_label_takes_a_preset_and_learn_on(tmp_path, capsys):
     contrastive = tmp_path / "c.sqlite"
     assert main(["label", "--db", str(contrastive), "--init-only", "--preset", "label-efficient-contrastive"]) == 0
     cfg = ProjectStore.open(contrastive).config
-    assert (cfg["encoder"], cfg["learn_on"]) == ("conv_vae:epochs=30+simclr:flip=True,epochs=10", "latents")
+    assert (cfg["encoder"], cfg["learn_on"], cfg["learn_weights"]) == \
+        ("conv_vae:epochs=30+simclr:flip=True,epochs=10", "latents", [1.0, 1.73])
     assert cfg["guesses"] is True  # the model's guess on each item, unless asked otherwise
     assert main(["label", "--db", str(contrastive), "--init-only", "--guesses", "off"]) == 0
     assert ProjectStore.open(contrastive).config["guesses"] is False
@@ -211,6 +212,44 @@ def test_a_project_learning_on_both_fits_one_learner_per_block(tmp_path):
     finally:
         session.close()
         store.close()
+
+
+def test_a_project_weighs_a_stacks_parts_in_what_its_learner_reads(tmp_path, capsys):
+    """--learn-weights in a project: stored as numbers, applied to the unrefined latents the learner reads (not
+    to the UMAP the strategies choose in), shown on the page; weights that cannot apply create no project."""
+    import numpy as np
+
+    from latal.app.project import LabelSettings, build_session, open_or_create
+    from latal.app.server import create_app
+
+    db = tmp_path / "w.sqlite"
+    args = ["label", "--db", str(db), "--init-only", "--encoder", "pca:n_components=8+pca:n_components=4",
+            "--refine", "umap", "--learn-on", "latents", "--learner", "label_spreading", "--batch", "10",
+            "--cv-folds", "0"]
+    assert main([*args, "--learn-weights", "1,2,3"]) == 2
+    assert "3 weights for the 2 parts" in capsys.readouterr().err and not db.exists()
+    assert main([*args, "--learn-weights", "1,2"]) == 0
+    assert ProjectStore.open(db).config["learn_weights"] == [1.0, 2.0]
+    store, ds, sources, _ = open_or_create(LabelSettings(db=str(db)))
+    session, images = build_session(store, ds, sources)
+    session.start()
+    try:
+        assert session.wait_idle(120), session.progress()
+        rows = session.learner_mean
+        assert session.mean.shape[1] == 10 and rows.shape[1] == 12  # UMAP's 10; the two PCA parts, 8 + 4
+        np.testing.assert_allclose(np.linalg.norm(rows[:, :8], axis=1), 1.0, rtol=1e-5)  # unit rows, weight 1
+        np.testing.assert_allclose(np.linalg.norm(rows[:, 8:], axis=1), 2.0, rtol=1e-5)  # ... and weight 2
+        app = create_app(session, images)
+        app.testing = True
+        assert app.test_client().get("/api/project").get_json()["pipeline"] == (
+            "random, then margin, in umap of pca:n_components=8+pca:n_components=4; "
+            "learner label_spreading over the encoder's latents (parts weighted 1,2)")
+    finally:
+        session.close()
+        store.close()
+    # another encoder on resume drops the weights given for the old stack (they would not fit it)
+    assert main(["label", "--db", str(db), "--init-only", "--encoder", "pca:n_components=8"]) == 0
+    assert ProjectStore.open(db).config["learn_weights"] is None
 
 
 def test_cli_export_predictions_fits_the_learner_on_the_labels(tmp_path, capsys):

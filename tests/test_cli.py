@@ -145,17 +145,23 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
 
     parse = lambda *a: build_parser().parse_args(["run", *a])  # noqa: E731
     assert resolve_preset(parse()) == {"encoder": "pca", "learner": "mlp", "strategy": "margin",
-                                       "initial_strategy": "random", "refine": None, "learn_on": "refined"}
+                                       "initial_strategy": "random", "refine": None, "learn_on": "refined",
+                                       "learn_weights": None}
     p = resolve_preset(parse("--preset", "label-efficient", "--learner", "mlp", "--learn-on", "both"))
     assert p == {"encoder": "conv_vae", "refine": "umap", "initial_strategy": "maxherding", "strategy": "maxherding",
-                 "learner": "mlp", "learn_on": "both"}
+                 "learner": "mlp", "learn_on": "both", "learn_weights": None}
     assert resolve_preset(parse("--preset", "label-efficient"))["learner"] == "poisson:class_priors=auto"
     assert resolve_preset(parse("--preset", "label-efficient"))["learn_on"] == "both"
     assert resolve_preset(parse("--preset", "label-efficient", "--learn-on", "refined"))["learn_on"] == "refined"
     assert resolve_preset(parse("--preset", "label-efficient-cnn"))["learn_on"] == "refined"
     c = resolve_preset(parse("--preset", "label-efficient-contrastive"))
-    assert (c["encoder"], c["refine"], c["initial_strategy"], c["learner"], c["learn_on"]) == \
-        ("conv_vae:epochs=30+simclr:flip=True,epochs=10", "umap", "maxherding", "poisson:class_priors=auto", "latents")
+    assert (c["encoder"], c["refine"], c["initial_strategy"], c["learner"], c["learn_on"], c["learn_weights"]) == \
+        ("conv_vae:epochs=30+simclr:flip=True,epochs=10", "umap", "maxherding", "poisson:class_priors=auto", "latents",
+         (1.0, 1.73))
+    assert resolve_preset(parse("--preset", "label-efficient-contrastive", "--learn-weights", "1,2"))["learn_weights"] \
+        == "1,2"  # the option given wins
+    assert resolve_preset(parse("--preset", "label-efficient-contrastive", "--encoder", "conv_vae"))["learn_weights"] \
+        is None  # the preset's part weights are for its own stack
     cnn = make_learner(resolve_preset(parse("--preset", "label-efficient-cnn"))["learner"])
     assert (cnn.epochs, make_learner(cnn.teacher).class_priors) == (10, "auto")  # the student's teacher too
     large = resolve_preset(parse("--preset", "label-efficient-large", "--initial-strategy", "probcover"))
@@ -175,6 +181,23 @@ def test_semi_supervised_learner_and_cold_start_from_the_command_line(tmp_path, 
                  "--strategy", "margin", "--batch", "10", "--rounds", "1", "--json", str(out)]) == 0
     rounds = json.loads(out.read_text())["rounds"]
     assert rounds[0]["accuracy"] > 0.8  # 10 typical labels spread over the pool (random + MLP: 0.39)
+
+
+def test_learn_weights_from_the_command_line(tmp_path, capsys):
+    """--learn-weights: the run says how the parts are weighted and records it; weights that cannot apply
+    are refused before any training, saying why."""
+    out = tmp_path / "r.json"
+    args = ["run", "--quiet", "--dataset", "iris", "--encoder", "identity+pca:n_components=2", "--refine", "umap",
+            "--learn-on", "latents", "--learner", "logistic", "--initial", "6", "--batch", "6", "--rounds", "1"]
+    assert main([*args, "--learn-weights", "1,1.73", "--json", str(out)]) == 0
+    assert "learner logistic on the unrefined latents (parts weighted 1,1.73)" in capsys.readouterr().out
+    assert json.loads(out.read_text())["config"]["learn_weights"] == [1.0, 1.73]
+    assert main([*args, "--learn-weights", "1,1.73,2"]) == 2
+    assert "3 weights for the 2 parts of encoder 'identity+pca:n_components=2'" in capsys.readouterr().err
+    assert main([*args[:5], "identity", *args[6:], "--learn-weights", "1,2"]) == 2
+    assert "has one part" in capsys.readouterr().err
+    assert main([*args, "--learn-weights", "1,0"]) == 2
+    assert "positive and finite" in capsys.readouterr().err
 
 
 def test_the_cnn_student_from_the_command_line_reads_the_images(tmp_path):

@@ -472,6 +472,47 @@ def test_learn_on_gives_the_learner_the_unrefined_latents_or_both():
         p.learner_latents("both")
 
 
+def test_learn_weights_scale_a_stacks_parts_in_what_the_learner_reads_only():
+    """``learn_weights``: each part of a stacked encoder's unrefined latents times its weight, in the rows the
+    learner reads (pool and test); the strategies' space is untouched, so the picks stay the same."""
+    import dataclasses
+
+    from latal.encoders.base import Latent
+    from latal.experiment import ExperimentConfig, Prepared, prepare, run_experiment
+    from latal.learners import make_learner
+
+    base = ExperimentConfig(dataset="iris", encoder="identity+pca:n_components=2", learner="logistic",
+                            strategy="margin", initial_strategy="kmeans", initial=6, batch=6, rounds=1,
+                            refine="umap", learn_on="latents")
+    p = prepare(dataclasses.replace(base, refine=None, learn_on="refined"))
+    assert p.latent.parts == (4, 2) and p.test_latent.parts == (4, 2)  # the stack's widths, in column order
+    refined = Prepared(p.dataset, p.encoder, Latent(p.latent.mean[:, :2] * 10), Latent(p.test_latent.mean[:, :2] * 10),
+                       dict(p.timing), p.latent, p.test_latent)  # a stand-in for UMAP
+    rows, test_rows = refined.learner_latents("latents", (1.0, 3.0))
+    np.testing.assert_array_equal(rows[:, :4], p.latent.mean[:, :4])
+    np.testing.assert_allclose(rows[:, 4:], 3 * p.latent.mean[:, 4:], rtol=1e-6)
+    np.testing.assert_allclose(test_rows[:, 4:], 3 * p.test_latent.mean[:, 4:], rtol=1e-6)
+    both = refined.learner_latents("both", (1.0, 3.0))[0]
+    np.testing.assert_array_equal(both[:, 2:], rows)  # after the refined block
+    assert refined.learner_latents("both")[0][:, 6:].max() <= 1.0 + 1e-6  # unweighted again: not the cached rows
+
+    plain = run_experiment(base, prepared=refined)
+    heavy = run_experiment(dataclasses.replace(base, learn_weights=(1.0, 3.0)), prepared=refined)
+    assert plain["initial"] == heavy["initial"] and heavy["config"]["learn_weights"] == (1.0, 3.0)
+    idx = np.sort(heavy["initial"])
+    model = make_learner("logistic").fit(rows[idx], p.dataset.y[idx], n_classes=3)
+    assert heavy["rounds"][0]["accuracy"] == pytest.approx(float(np.mean(model.predict(test_rows) == p.dataset.y_test)))
+
+    for change, message in [({"learn_on": "refined"}, "only under learn_on 'latents' or 'both'"),
+                            ({"encoder": "identity"}, "has one part"),
+                            ({"learn_weights": (1.0, 2.0, 3.0)}, "3 weights for the 2 parts"),
+                            ({"learn_weights": (1.0, -1.0)}, "positive and finite"),
+                            ({"learn_weights": "1,x"}, "numbers separated by commas")]:
+        cfg = dataclasses.replace(base, **{"learn_weights": (1.0, 3.0), **change})
+        with pytest.raises(ValueError, match=message):
+            run_experiment(cfg, prepared=refined)
+
+
 def test_summed_views_fits_one_learner_per_block_and_passes_each_its_pool_block():
     import dataclasses
 

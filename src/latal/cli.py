@@ -34,9 +34,22 @@ def _round_row(rec: dict) -> list[str]:
 HEADER = ["round", "labels", "accuracy", "fit_s", "score_s", "select_s", "round_s"]
 #: options a --preset may fill (an option given on the command line wins) and their plain defaults
 _DEFAULTS = {"encoder": "pca", "learner": "mlp", "strategy": "margin", "initial_strategy": "random", "refine": None,
-             "learn_on": "refined"}
+             "learn_on": "refined", "learn_weights": None}
 _PRESETTABLE = tuple(_DEFAULTS)
 _LEARN_ON_TEXT = {"latents": " on the unrefined latents", "both": " on the refined and on the unrefined latents, averaged"}
+
+
+def _weights(value):
+    """``--learn-weights`` text (or a preset's tuple) as a tuple of floats; None stays None."""
+    if value is None:
+        return None
+    from latal.encoders.stack import parse_part_weights
+
+    return parse_part_weights(value)
+
+
+def _weights_text(weights) -> str:
+    return "" if weights is None else f" (parts weighted {','.join(f'{w:g}' for w in weights)})"
 
 
 def resolve_preset(args) -> dict:
@@ -57,7 +70,7 @@ def cmd_run(args) -> int:
     cfg = ExperimentConfig(
         dataset=args.dataset, data_dir=args.data_dir, encoder=chosen["encoder"], learner=chosen["learner"],
         strategy=chosen["strategy"], initial_strategy=chosen["initial_strategy"], refine=chosen["refine"],
-        learn_on=chosen["learn_on"], initial=args.initial,
+        learn_on=chosen["learn_on"], learn_weights=_weights(chosen["learn_weights"]), initial=args.initial,
         batch=args.batch, rounds=args.rounds, seed=args.seed, pool_size=args.pool_size,
         test_fraction=args.test_fraction, device=args.device, use_cache=not args.no_cache,
         stopping=tuple(args.stop or ()), halt_on_stop=args.halt_on_stop,
@@ -83,7 +96,7 @@ def cmd_run(args) -> int:
     print(f"# {d['name']}: pool {d['pool']}, test {d['test']}, latent dim {d['latent_dim']}; "
           f"encoder {cfg.encoder} ({how} {result['timing']['encode_seconds']:.1f}s), "
           f"{'refined by ' + cfg.refine + ', ' if cfg.refine else ''}learner {cfg.learner}"
-          f"{_LEARN_ON_TEXT.get(cfg.learn_on, '')}, "
+          f"{_LEARN_ON_TEXT.get(cfg.learn_on, '')}{_weights_text(cfg.learn_weights)}, "
           f"initial {cfg.initial_strategy}, strategy {cfg.strategy}, seed {cfg.seed}")
     print(_table(rows, HEADER))
     for spec in cfg.stopping:
@@ -226,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --refine, what the learner reads (strategies always choose in the refined latents): "
                         "refined (default), latents (the encoder's, unrefined) or both (one learner on each, "
                         "class probabilities averaged)")
+    r.add_argument("--learn-weights", default=None, metavar="W1,W2,...",
+                   help="with a stacked encoder (a+b) and --learn-on latents or both: each part's weight in the "
+                        "latents the learner reads, e.g. 1,1.73 (strategies still choose with equal weights)")
     r.add_argument("--learner", default=None, help="learner spec, e.g. mlp (default), poisson or label_spreading (see `latal learners`)")
     r.add_argument("--strategy", default=None, help="strategy spec (default margin; see `latal strategies`)")
     r.add_argument("--initial-strategy", default=None,

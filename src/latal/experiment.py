@@ -49,6 +49,10 @@ class ExperimentConfig:
     #: their class probabilities averaged (:class:`~latal.learners.views.SummedViews`). BENCHMARKS.md,
     #: "Choose in the UMAP space, learn over the unrefined latents too"
     learn_on: str = "refined"
+    #: with a stacked encoder and learn_on "latents" or "both": each part's weight in the unrefined latents the
+    #: learner reads (its columns times it; the refinement strategies choose in still sees the parts at equal
+    #: weight). BENCHMARKS.md, "The SimCLR part's weight in the learner's graph"
+    learn_weights: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,9 +87,12 @@ PRESETS: dict[str, dict] = {
     # six pairs of VAE and SimCLR builds (a second VAE build 0.45 lower; BENCHMARKS.md, "A VAE trained
     # longer"); not measured on digits, where its mirrored views would teach the encoder that a digit and its
     # mirror image are the same
+    # ... and the SimCLR part weighted 1.73 in the latents Poisson learning reads (MaxHerding still chooses in the
+    # UMAP of the two at equal weight): LEARN_WEIGHTS_NOTE
     "label-efficient-contrastive": {
         "encoder": CONTRASTIVE_ENCODER, "refine": "umap", "initial_strategy": "maxherding",
         "strategy": "maxherding", "learner": "poisson:class_priors=auto", "learn_on": "latents",
+        "learn_weights": (1.0, 1.73),
     },
     # label-efficient with a small CNN trained on the pool's images and Poisson learning's pseudo-labels for 10
     # epochs: better on image pools of 28x28 and up (MNIST, Fashion-MNIST), at about 5 minutes of one core per fit
@@ -112,7 +119,10 @@ def fill_from_preset(values: dict, preset: str | None) -> dict:
         return dict(values)
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; use one of {sorted(PRESETS)}.")
-    return {k: PRESETS[preset].get(k) if v is None else v for k, v in values.items()}
+    chosen = {k: PRESETS[preset].get(k) if v is None else v for k, v in values.items()}
+    if values.get("learn_weights") is None and values.get("encoder") not in (None, PRESETS[preset].get("encoder")):
+        chosen["learn_weights"] = None  # a preset's part weights are for its own stack, not an encoder given instead
+    return chosen
 
 
 def _build(registry, spec: str, device: str):
@@ -159,17 +169,23 @@ class Prepared:
     unrefined_test: object = None
     _both: tuple | None = field(default=None, repr=False, compare=False)
 
-    def learner_latents(self, learn_on: str) -> tuple[np.ndarray | None, np.ndarray]:
-        """``(pool rows or None, test rows)`` the learner reads under ``learn_on`` (None: the pool's latents)."""
+    def learner_latents(self, learn_on: str, weights=None) -> tuple[np.ndarray | None, np.ndarray]:
+        """``(pool rows or None, test rows)`` the learner reads under ``learn_on`` (None: the pool's latents),
+        the unrefined latents' parts times ``weights`` when given (``learn_weights``)."""
         check_learn_on(learn_on, refined=self.unrefined is not None)
-        if learn_on == "both" and self._both is not None:
-            return self._both
+        key = (learn_on, None if weights is None else tuple(weights))
+        if key[0] == "both" and self._both is not None and self._both[0] == key:
+            return self._both[1]
         unrefined = (None, None) if self.unrefined is None else (self.unrefined.mean, self.unrefined_test.mean)
+        if weights is not None and self.unrefined is not None:
+            from latal.encoders.stack import weigh_parts
+
+            unrefined = (weigh_parts(self.unrefined, weights), weigh_parts(self.unrefined_test, weights))
         pool = learner_rows(learn_on, self.latent.mean, unrefined[0])
         test = learner_rows(learn_on, self.test_latent.mean, unrefined[1])
         rows = (pool, self.test_latent.mean if test is None else test)
         if learn_on == "both":  # kept, so that runs sharing this Prepared share the learners' cached graphs too
-            self._both = rows
+            self._both = (key, rows)
         return rows
 
 
@@ -204,6 +220,20 @@ def check_learn_on(learn_on: str, refined: bool) -> None:
     if learn_on != "refined" and not refined:
         raise ValueError(f"learn_on={learn_on!r} needs a refinement (refine='umap'); without one the learner "
                          "already reads the encoder's latents, so leave learn_on at 'refined'.")
+
+
+def check_learn_weights(weights, learn_on: str, encoder_spec: str) -> tuple[float, ...] | None:
+    """``learn_weights`` parsed (None stays None), or a ValueError: they weigh the parts of a stacked encoder's
+    unrefined latents, so they need a stack of as many parts and a ``learn_on`` that reads those latents."""
+    if weights is None:
+        return None
+    from latal.encoders.stack import check_part_weights
+
+    weights = check_part_weights(weights, encoder_spec)
+    if learn_on not in ("latents", "both"):
+        raise ValueError(f"learn_weights weigh the parts of the unrefined latents, which the learner reads only under "
+                         f"learn_on 'latents' or 'both' (with a refinement); learn_on is {learn_on!r}.")
+    return weights
 
 
 def prepare(cfg: ExperimentConfig, *, progress: bool = False) -> Prepared:
@@ -245,13 +275,14 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = False, prepared: P
                              "draws (latal label --audit SHARE); a run here is scored on the test set instead.")
     _build(ENCODERS, cfg.encoder, cfg.device)
     check_learn_on(cfg.learn_on, refined=bool(cfg.refine))  # before the (slow) preparation
+    weights = check_learn_weights(cfg.learn_weights, cfg.learn_on, cfg.encoder)
     if prepared is None:
         prepared = prepare(cfg, progress=progress)
     ds, latent = prepared.dataset, prepared.latent
     check_budget(ds.n, cfg.initial, cfg.batch, cfg.rounds)
 
     pool = Pool(latent.mean, ds.class_names, latent.log_var)
-    learner_space, test_rows = prepared.learner_latents(cfg.learn_on)
+    learner_space, test_rows = prepared.learner_latents(cfg.learn_on, weights)
     learner = learner_for(learner, cfg.learn_on, split=latent.mean.shape[1])
     history = run_active_learning(
         pool, learner, strategy, SimulatedOracle(ds.y),

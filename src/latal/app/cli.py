@@ -30,6 +30,9 @@ def add_parsers(sub) -> None:
     lab.add_argument("--learn-on", default=None, choices=("refined", "latents", "both"),
                      help="with --refine: what the learner reads (refined; latents: the encoder's unrefined "
                           "latents; both: one learner on each, averaged); strategies choose in the refined ones")
+    lab.add_argument("--learn-weights", default=None, metavar="W1,W2,...",
+                     help="with a stacked encoder (a+b) and --learn-on latents or both: each part's weight in the "
+                          "latents the learner reads, e.g. 1,1.73")
     lab.add_argument("--learner", default=None, help="learner spec (mlp)")
     lab.add_argument("--strategy", default=None, help="query strategy (margin)")
     lab.add_argument("--initial-strategy", default=None,
@@ -115,11 +118,15 @@ def cmd_label(args) -> int:
               "initial_strategy": args.initial_strategy, "batch": args.batch, "budget": args.budget,
               "seed": args.seed, "stop": stop, "retrain_every": args.retrain_every, "cv_folds": args.cv_folds,
               "learn_on": args.learn_on, "guesses": None if args.guesses is None else args.guesses == "on",
-              "audit": args.audit}
+              "audit": args.audit, "learn_weights": args.learn_weights}
     if args.preset is not None:
         from latal.experiment import fill_from_preset
 
         values = fill_from_preset(values, args.preset)
+    if values["learn_weights"] is not None:  # stored as a JSON list of numbers, whether typed or from a preset
+        from latal.encoders.stack import parse_part_weights
+
+        values["learn_weights"] = list(parse_part_weights(values["learn_weights"]))
     settings = LabelSettings(db=args.db, images=args.images, dataset=args.dataset, data_dir=args.data_dir,
                              classes=parse_classes(args.classes) if args.classes else None,
                              image_size=args.image_size, values=values)

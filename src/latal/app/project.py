@@ -17,7 +17,7 @@ from latal.exceptions import DataError
 #: settings a resumed project takes from its database when the command line leaves them out
 TUNABLE = {"encoder": None, "refine": None, "learner": "mlp", "strategy": "margin", "initial_strategy": "random",
            "batch": 20, "budget": None, "seed": 0, "stop": ["stabilizing"], "retrain_every": None,
-           "cv_folds": 5, "learn_on": "refined", "guesses": True, "audit": 0.0}
+           "cv_folds": 5, "learn_on": "refined", "guesses": True, "audit": 0.0, "learn_weights": None}
 #: settings that define which items and classes a project has; they cannot change on resume
 FIXED = ("source", "classes")
 
@@ -38,6 +38,7 @@ def describe_pipeline(cfg: dict) -> str:
     audit = float(cfg.get("audit") or 0.0)
     return (f"{cfg.get('initial_strategy')}, then {cfg.get('strategy')}, in {space}; "
             f"learner {cfg.get('learner')}{_LEARN_ON_WORDS.get(learn_on, f' on {learn_on}')}"
+            + (f" (parts weighted {','.join(f'{w:g}' for w in cfg['learn_weights'])})" if cfg.get("learn_weights") else "")
             + (f"; {audit:.0%} of each batch at random, held out to test it" if audit else ""))
 
 
@@ -117,6 +118,8 @@ def open_or_create(s: LabelSettings):
                     "out to resume, or start a new --db.")
             added = list(s.classes[len(old):])
         changed = {k: v for k, v in s.values.items() if v is not None and cfg.get(k) != v}
+        if "encoder" in changed and s.values.get("learn_weights") is None and cfg.get("learn_weights"):
+            changed["learn_weights"] = None  # part weights belong to the stack they were given for
         if changed:
             try:
                 components({**cfg, **changed}, n_items=store.n_items)  # a bad option changes nothing
@@ -220,7 +223,7 @@ def components(cfg: dict, device: str = "auto", n_items: int | None = None):
     project's settings; an unknown name or a setting that cannot work (a budget above the ``n_items`` items)
     raises here."""
     from latal.encoders import ENCODERS
-    from latal.experiment import _build, check_learn_on
+    from latal.experiment import _build, check_learn_on, check_learn_weights
     from latal.learners import LEARNERS
     from latal.stopping import make_stopping
     from latal.strategies import STRATEGIES
@@ -233,6 +236,7 @@ def components(cfg: dict, device: str = "auto", n_items: int | None = None):
         raise BudgetExceedsPoolError(f"--budget {budget} is larger than the {n_items} items of the project; lower it.")
     learn_on = project_learn_on(cfg)
     check_learn_on(learn_on, refined=bool(cfg.get("refine")))
+    check_learn_weights(cfg.get("learn_weights"), learn_on, cfg["encoder"])
     if cfg.get("refine"):
         from latal.encoders.refine import REFINERS
 
@@ -286,7 +290,12 @@ def build_session(store: ProjectStore, dataset, sources: list[str], *, device: s
         session.encoder = enc.encoder
         if status is not None:
             status(f"latent space ready: {cfg['encoder']} ({'cached' if enc.cached else f'trained in {enc.seconds:.0f} s'})")
-        rows = learner_rows(learn_on, latent.mean, enc.latent.mean)
+        unrefined = enc.latent.mean
+        if cfg.get("learn_weights"):
+            from latal.encoders.stack import weigh_parts
+
+            unrefined = weigh_parts(enc.latent, cfg["learn_weights"])
+        rows = learner_rows(learn_on, latent.mean, unrefined)
         # as `run_experiment` does; under "both" the split is the refinement's width, known only now (the
         # worker calls this before its first fit)
         session.learner = learner_for(learner, learn_on, split=latent.mean.shape[1])

@@ -22,6 +22,8 @@ class Latent:
 
     mean: np.ndarray
     log_var: np.ndarray | None = None
+    #: a stack's parts' widths, in column order (:meth:`~latal.encoders.stack.StackedEncoder.join`); None otherwise
+    parts: tuple[int, ...] | None = None
 
     @property
     def variational(self) -> bool:

@@ -87,7 +87,8 @@ class StackedEncoder(Encoder):
     @staticmethod
     def join(latents: list[Latent]) -> Latent:
         """The parts' latent means side by side, each row of each part at unit length."""
-        return Latent(np.hstack([unit_rows(np.asarray(z.mean, dtype=np.float32)) for z in latents]))
+        return Latent(np.hstack([unit_rows(np.asarray(z.mean, dtype=np.float32)) for z in latents]),
+                      parts=tuple(int(np.shape(z.mean)[1]) for z in latents))
 
     @staticmethod
     def join_keys(keys: list[str | None]) -> str | None:
@@ -101,3 +102,40 @@ class StackedEncoder(Encoder):
 
     def _encode(self, X: np.ndarray) -> Latent:  # pragma: no cover - encode is overridden
         raise NotImplementedError
+
+
+def parse_part_weights(text) -> tuple[float, ...]:
+    """``"1,1.73"`` (or a sequence of numbers) -> ``(1.0, 1.73)``: one positive, finite weight per part."""
+    items = str(text).split(",") if isinstance(text, str) else list(text)
+    try:
+        weights = tuple(float(w) for w in items)
+    except (TypeError, ValueError):
+        raise ValueError(f"part weights {text!r} must be numbers separated by commas, e.g. 1,1.73.") from None
+    if not weights or not all(np.isfinite(w) and w > 0 for w in weights):
+        raise ValueError(f"part weights {text!r} must be positive and finite, one per part of the stack, e.g. 1,1.73.")
+    return weights
+
+
+def check_part_weights(weights, encoder_spec: str) -> tuple[float, ...]:
+    """``weights`` parsed, one per part of the stacked encoder ``encoder_spec``; else a ValueError saying why."""
+    weights = parse_part_weights(weights)
+    n = len(split_stack(encoder_spec))
+    if n < 2:
+        raise ValueError(f"part weights {','.join(f'{w:g}' for w in weights)} weigh the parts of a stacked encoder "
+                         f"('a+b'); encoder {encoder_spec!r} has one part. Drop the weights or join encoders with '+'.")
+    if len(weights) != n:
+        raise ValueError(f"part weights {','.join(f'{w:g}' for w in weights)} give {len(weights)} weights for the {n} "
+                         f"parts of encoder {encoder_spec!r}; give one per part (e.g. when --encoder replaces a "
+                         "preset's stack, give --learn-weights too).")
+    return weights
+
+
+def weigh_parts(latent: Latent, weights) -> np.ndarray:
+    """A stack's joined latents with each part's columns times its weight (a new float32 array)."""
+    if latent.parts is None:
+        raise ValueError("part weights need a stacked encoder's latents (encoder 'a+b'); these have no parts.")
+    weights = parse_part_weights(weights)
+    if len(weights) != len(latent.parts):
+        raise ValueError(f"{len(weights)} part weights for latents of {len(latent.parts)} parts; give one per part.")
+    scale = np.repeat(np.asarray(weights, dtype=np.float32), latent.parts)
+    return np.asarray(latent.mean, dtype=np.float32) * scale
