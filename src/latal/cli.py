@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--preset", default=None,
                    help="label-efficient: conv_vae latents refined by UMAP, MaxHerding selection, Poisson learning; "
                         "label-efficient-contrastive: SimCLR beside a VAE trained 30 epochs and Poisson learning over their "
-                        "latents, for mirror-symmetric objects such as clothing at a handful of labels (the two train "
+                        "latents (SimCLR weighted 1.73 there), for mirror-symmetric objects such as clothing at a handful of labels (the two train "
                         "about 50 minutes of one core once per 60,000 images); "
                         "label-efficient-cnn: label-efficient with the CNN student on the images (slower, better on 28x28 "
                         "images); label-efficient-large: for budgets in the thousands, TypiClust and three "
