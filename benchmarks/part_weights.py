@@ -36,7 +36,7 @@ from _common import markdown_table, write_json  # noqa: E402
 
 from latal.encoders.base import Latent  # noqa: E402
 from latal.encoders.refine import refine_latents  # noqa: E402
-from latal.encoders.stack import StackedEncoder  # noqa: E402
+from latal.encoders.stack import StackedEncoder, weigh_parts  # noqa: E402
 from latal.experiment import ExperimentConfig, Prepared, prepare, run_experiment  # noqa: E402
 from latal.strategies import STRATEGIES  # noqa: E402
 from latal.strategies.typical import MaxHerding, _gaussian, purity_radius  # noqa: E402
@@ -84,11 +84,10 @@ def parse_variant(text: str) -> dict:
 
 
 def joined(vae: Latent, simclr: Latent | list[Latent], w: float) -> Latent:
-    """The preset's joined space (``StackedEncoder.join``, what ``--encoder a+b`` gives) with the SimCLR parts,
-    the columns after the VAE's, scaled by ``w``."""
+    """The preset's joined space (``StackedEncoder.join``, what ``--encoder a+b`` gives) with the SimCLR parts
+    weighted ``w`` (:func:`~latal.encoders.stack.weigh_parts`, what ``--learn-weights 1,w`` does)."""
     z = StackedEncoder.join([vae, *(simclr if isinstance(simclr, list) else [simclr])])
-    z.mean[:, vae.mean.shape[1]:] *= w
-    return z
+    return Latent(weigh_parts(z, (1.0,) + (w,) * (len(z.parts) - 1)), parts=z.parts)
 
 
 def main(argv=None) -> int:
@@ -135,8 +134,8 @@ def main(argv=None) -> int:
         pool, test = space(int(opts["learn"]), float(opts["lw"]))
         prepared = Prepared(vae.dataset, vae.encoder, refined, refined_test, dict(vae.timing), pool, test)
         acc, covered, fit = [], [], []
+        selection = "maxherding_views" if len(views) > 1 else opts["selection"]
         for seed in args.seeds:
-            selection = "maxherding_views" if len(views) > 1 else opts["selection"]
             cfg = ExperimentConfig(**base, encoder="conv_vae", initial_strategy=selection, learner=opts["learner"],
                                    initial=args.budget, rounds=0, batch=1, seed=seed, refine="umap", learn_on="latents")
             run = run_experiment(cfg, prepared=prepared)

@@ -49,7 +49,9 @@ def _weights(value):
 
 
 def _weights_text(weights) -> str:
-    return "" if weights is None else f" (parts weighted {','.join(f'{w:g}' for w in weights)})"
+    from latal.encoders.stack import part_weights_text
+
+    return "" if weights is None else f" (parts weighted {part_weights_text(weights)})"
 
 
 def resolve_preset(args) -> dict:

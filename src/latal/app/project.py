@@ -34,11 +34,13 @@ def describe_pipeline(cfg: dict) -> str:
     """One line for the page: where the items are chosen and how the learner reads them, e.g.
     ``maxherding, then maxherding, in umap of conv_vae; learner poisson over both spaces``, and the audit share."""
     space = f"{cfg['refine']} of {cfg.get('encoder')}" if cfg.get("refine") else str(cfg.get("encoder"))
+    from latal.encoders.stack import part_weights_text
+
     learn_on = project_learn_on(cfg)
     audit = float(cfg.get("audit") or 0.0)
     return (f"{cfg.get('initial_strategy')}, then {cfg.get('strategy')}, in {space}; "
             f"learner {cfg.get('learner')}{_LEARN_ON_WORDS.get(learn_on, f' on {learn_on}')}"
-            + (f" (parts weighted {','.join(f'{w:g}' for w in cfg['learn_weights'])})" if cfg.get("learn_weights") else "")
+            + (f" (parts weighted {part_weights_text(cfg['learn_weights'])})" if cfg.get("learn_weights") else "")
             + (f"; {audit:.0%} of each batch at random, held out to test it" if audit else ""))
 
 

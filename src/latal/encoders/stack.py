@@ -116,15 +116,20 @@ def parse_part_weights(text) -> tuple[float, ...]:
     return weights
 
 
+def part_weights_text(weights) -> str:
+    """``(1.0, 1.73)`` -> ``"1,1.73"``, as ``--learn-weights`` takes them."""
+    return ",".join(f"{float(w):g}" for w in weights)
+
+
 def check_part_weights(weights, encoder_spec: str) -> tuple[float, ...]:
     """``weights`` parsed, one per part of the stacked encoder ``encoder_spec``; else a ValueError saying why."""
     weights = parse_part_weights(weights)
     n = len(split_stack(encoder_spec))
     if n < 2:
-        raise ValueError(f"part weights {','.join(f'{w:g}' for w in weights)} weigh the parts of a stacked encoder "
+        raise ValueError(f"part weights {part_weights_text(weights)} weigh the parts of a stacked encoder "
                          f"('a+b'); encoder {encoder_spec!r} has one part. Drop the weights or join encoders with '+'.")
     if len(weights) != n:
-        raise ValueError(f"part weights {','.join(f'{w:g}' for w in weights)} give {len(weights)} weights for the {n} "
+        raise ValueError(f"part weights {part_weights_text(weights)} give {len(weights)} weights for the {n} "
                          f"parts of encoder {encoder_spec!r}; give one per part (e.g. when --encoder replaces a "
                          "preset's stack, give --learn-weights too).")
     return weights
