@@ -65,12 +65,22 @@ def add_student_run_args(ap, learner: str) -> None:
     ap.add_argument("--initial-strategy", default="typiclust")
     ap.add_argument("--learner", default=learner)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--encoder", default="conv_vae",
+                    help="encoder spec whose latents UMAP refines (a stack such as 'conv_vae+simclr:flip=True')")
+    ap.add_argument("--learn-on", default="refined", choices=("refined", "latents", "both"),
+                    help="what the first teacher's graph reads (as latal run's --learn-on)")
+    ap.add_argument("--learn-weights", default=None, metavar="W1,W2",
+                    help="a stack's part weights in what the learner reads (as latal run's --learn-weights)")
 
 
 def student_run_base(args) -> dict:
-    """ExperimentConfig settings of that run: the cached ``conv_vae`` latents refined by UMAP, one batch."""
-    return dict(dataset=args.dataset, data_dir=args.data_dir, encoder="conv_vae", refine="umap", rounds=0, batch=1,
-                seed=args.seed)
+    """ExperimentConfig settings of that run: the cached latents of ``--encoder`` (``conv_vae``) refined by UMAP,
+    the learner reading ``--learn-on`` with ``--learn-weights``, one batch."""
+    from latal.encoders.stack import parse_part_weights
+
+    weights = parse_part_weights(args.learn_weights) if args.learn_weights else None
+    return dict(dataset=args.dataset, data_dir=args.data_dir, encoder=args.encoder, refine="umap", rounds=0, batch=1,
+                seed=args.seed, learn_on=args.learn_on, learn_weights=weights)
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

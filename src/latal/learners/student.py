@@ -165,12 +165,17 @@ def propagate_over_features(teacher: str, net, images: np.ndarray, pool, labels:
                             device) -> np.ndarray:
     """Pseudo-labels from the labels alone, carried by ``teacher`` (a pool-aware learner spec) over a k-NN graph
     of ``net``'s features of the pool images (its last hidden layer, L2-normalised) instead of the latents."""
+    return propagate_over_rows(teacher, unit_rows(batched_features(net, images, device)), pool, labels, n_classes)
+
+
+def propagate_over_rows(teacher: str, rows: np.ndarray, pool, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """The pool's class distributions from its labels alone, carried by ``teacher`` (a pool-aware learner spec)
+    over a k-NN graph of ``rows`` (one per pool item, in pool order) instead of the pool's latents."""
     from latal.learners import make_learner
 
-    feats = unit_rows(batched_features(net, images, device))
     labeled = np.asarray(pool.labeled, dtype=np.int64)
-    graph = make_learner(teacher).fit(feats[labeled], labels, n_classes,
-                                      pool=dataclasses.replace(pool, mean=feats, log_var=None))
+    graph = make_learner(teacher).fit(rows[labeled], labels, n_classes,
+                                      pool=dataclasses.replace(pool, mean=rows, log_var=None))
     return np.asarray(graph.transductive_proba(), dtype=np.float32)
 
 
