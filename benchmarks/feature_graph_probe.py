@@ -36,12 +36,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_student_run_args, markdown_table, student_run_base, write_json  # noqa: E402
-from last_student_probe import capture_targets  # noqa: E402
+from last_student_probe import kept_targets  # noqa: E402
 
 from latal.experiment import ExperimentConfig, prepare  # noqa: E402
 from latal.learners import make_learner  # noqa: E402
 from latal.learners import student as student_module  # noqa: E402
-from latal.pool import Pool  # noqa: E402
 from latal.strategies.distances import unit_rows  # noqa: E402
 
 GRAPHS = ("features", "features:k=5", "features:k=20", "mirror", "features+student", "mirror+student",
@@ -74,28 +73,14 @@ def main(argv=None) -> int:
     graphs = args.graph or list(GRAPHS)
     stem = f"{args.dataset}_{args.budget}_seed{args.seed}"
     targets = Path(args.targets or f"benchmarks/results/feature_graph_targets_{stem}.npz")
-    prep = prepare(ExperimentConfig(**student_run_base(args)))
+    base = student_run_base(args)
+    prep = prepare(ExperimentConfig(**base))
     y_pool, y_test = prep.dataset.y, prep.dataset.y_test
-    if not targets.exists():
-        t0 = time.perf_counter()
-        capture_targets(args, prep, targets)
-        print(f"targets of the strong student kept in {targets} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    saved = np.load(targets)
-    target, weight, labeled = saved["target"], saved["weight"], saved["labeled"]
-    n_classes, seed = int(saved["n_classes"]), int(saved["seed"])
-    images = student_module.images_nchw(prep.dataset.x)
-    x_test = student_module.images_nchw(prep.dataset.x_test)
-    latents = prep.learner_latents(args.learn_on, student_run_base(args)["learn_weights"])[0]
+    kept = kept_targets(args, prep, targets, "the strong student")
+    target, weight, labeled, n_classes, seed = kept.target, kept.weight, kept.labeled, kept.n_classes, kept.seed
+    images, x_test, X, device, labels, view = kept.images, kept.x_test, kept.X, kept.device, kept.labels, kept.view
+    latents = prep.learner_latents(args.learn_on, base["learn_weights"])[0]
     latents = prep.latent.mean if latents is None else latents
-    import torch
-
-    from latal._torch import resolve_device
-
-    X, device = torch.from_numpy(images), resolve_device("auto")
-    labels = target[labeled].argmax(1)
-    view = Pool(np.zeros((len(images), 1), dtype=np.float32), [str(c) for c in range(n_classes)])
-    view.add_labels(labeled, labels)
-    view = view.view()
     student = make_learner(f"{args.learner},{args.student}")
     epochs, arch, mixup = student.generation_settings(last=True)
 

@@ -23,6 +23,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -58,6 +59,30 @@ def capture_targets(args, prep, path: Path) -> None:
     finally:
         student_module.CNNStudent._train = train
     raise RuntimeError("the learner finished without reaching its last generation's training")
+
+
+def kept_targets(args, prep, path: Path, what: str) -> SimpleNamespace:
+    """The targets kept in ``path`` (captured first when missing; ``what`` names them in the message) and what a
+    student trains on with them: the pool's images as the loop hands them (``images``, as a tensor ``X``), the
+    test images, the device, the labels and a pool view holding them (for a graph over a student's features)."""
+    if not path.exists():
+        t0 = time.perf_counter()
+        capture_targets(args, prep, path)
+        print(f"targets of {what} kept in {path} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    saved = np.load(path)
+    target, labeled, n_classes = saved["target"], saved["labeled"], int(saved["n_classes"])
+    images = student_module.images_nchw(prep.dataset.x)
+    import torch
+
+    from latal._torch import resolve_device
+
+    labels = target[labeled].argmax(1)
+    view = Pool(np.zeros((len(images), 1), dtype=np.float32), [str(c) for c in range(n_classes)])
+    view.add_labels(labeled, labels)
+    return SimpleNamespace(target=target, weight=saved["weight"], labeled=labeled, n_classes=n_classes,
+                           seed=int(saved["seed"]), labels=labels, view=view.view(), images=images,
+                           X=torch.from_numpy(images), x_test=student_module.images_nchw(prep.dataset.x_test),
+                           device=resolve_device("auto"))
 
 
 def start_from_encoder(args) -> None:
@@ -106,26 +131,10 @@ def main(argv=None) -> int:
     out = args.out or f"benchmarks/results/last_student_probe_{stem}.json"
     prep = prepare(ExperimentConfig(**student_run_base(args)))
     y_pool, y_test = prep.dataset.y, prep.dataset.y_test
-    if not targets.exists():
-        t0 = time.perf_counter()
-        capture_targets(args, prep, targets)
-        print(f"targets of the last generation kept in {targets} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    saved = np.load(targets)
-    target, weight, labeled = saved["target"], saved["weight"], saved["labeled"]
-    n_classes, seed = int(saved["n_classes"]), int(saved["seed"])
-    images = student_module.images_nchw(prep.dataset.x)  # the pool's images, as the loop hands them
-    x_test = student_module.images_nchw(prep.dataset.x_test)
-    import torch
-
-    from latal._torch import resolve_device
-
-    X, device = torch.from_numpy(images), resolve_device("auto")
+    kept = kept_targets(args, prep, targets, "the last generation")
+    target, weight, labeled, n_classes, seed = kept.target, kept.weight, kept.labeled, kept.n_classes, kept.seed
+    images, x_test, X, device, labels, view = kept.images, kept.x_test, kept.X, kept.device, kept.labels, kept.view
     rows = []
-
-    labels = target[labeled].argmax(1)
-    view = Pool(np.zeros((len(images), 1), dtype=np.float32), [str(c) for c in range(n_classes)])
-    view.add_labels(labeled, labels)
-    view = view.view()
 
     def train_and_score(student, name, target, weight, seed, **extra):
         epochs, arch, mixup = student.generation_settings(last=True)
