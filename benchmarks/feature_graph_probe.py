@@ -79,8 +79,7 @@ def main(argv=None) -> int:
     kept = kept_targets(args, prep, targets, "the strong student")
     target, weight, labeled, n_classes, seed = kept.target, kept.weight, kept.labeled, kept.n_classes, kept.seed
     images, x_test, X, device, labels, view = kept.images, kept.x_test, kept.X, kept.device, kept.labels, kept.view
-    latents = prep.learner_latents(args.learn_on, base["learn_weights"])[0]
-    latents = prep.latent.mean if latents is None else latents
+    latents = view.mean
     student = make_learner(f"{args.learner},{args.student}")
     epochs, arch, mixup = student.generation_settings(last=True)
 

@@ -64,7 +64,8 @@ def capture_targets(args, prep, path: Path) -> None:
 def kept_targets(args, prep, path: Path, what: str) -> SimpleNamespace:
     """The targets kept in ``path`` (captured first when missing; ``what`` names them in the message) and what a
     student trains on with them: the pool's images as the loop hands them (``images``, as a tensor ``X``), the
-    test images, the device, the labels and a pool view holding them (for a graph over a student's features)."""
+    test images, the device, the labels and a pool view holding them and the learner's latents (for a graph over a
+    student's features, beside those latents under ``graph="features+latents"``)."""
     if not path.exists():
         t0 = time.perf_counter()
         capture_targets(args, prep, path)
@@ -77,7 +78,9 @@ def kept_targets(args, prep, path: Path, what: str) -> SimpleNamespace:
     from latal._torch import resolve_device
 
     labels = target[labeled].argmax(1)
-    view = Pool(np.zeros((len(images), 1), dtype=np.float32), [str(c) for c in range(n_classes)])
+    latents = prep.learner_latents(args.learn_on, student_run_base(args)["learn_weights"])[0]
+    latents = prep.latent.mean if latents is None else latents  # the rows the first teacher read
+    view = Pool(np.asarray(latents, dtype=np.float32), [str(c) for c in range(n_classes)])
     view.add_labels(labeled, labels)
     return SimpleNamespace(target=target, weight=saved["weight"], labeled=labeled, n_classes=n_classes,
                            seed=int(saved["seed"]), labels=labels, view=view.view(), images=images,
@@ -175,8 +178,7 @@ def main(argv=None) -> int:
                                          seed + step, target_accuracy=float(np.mean(taught.argmax(1) == y_pool)))
         for step in range(1, args.more_generations + 1):  # the labels propagated over the student's features
             t0 = time.perf_counter()
-            proba = student_module.propagate_over_features(student.teacher, net, images, view, labels,
-                                                           n_classes, device)
+            proba = student.propagated(net, images, view, labels, n_classes, device)
             taught, taught_weight = student_module.clamped_targets(proba, labeled, labels,
                                                                    hard=student.targets == "hard")
             net, _ = train_and_score(student, f"{variant}, generation +{step}", taught, taught_weight, seed + step,

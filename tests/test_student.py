@@ -167,6 +167,18 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     assert np.allclose(seen[2][0][unlabeled], expected[unlabeled], atol=1e-5)
     assert np.allclose(seen[2][1][unlabeled], expected[unlabeled].max(1), atol=1e-5)
     assert chained.model_ is seen[2][3]
+    # graph="features+latents": the next generation's graph holds the features beside the pool's latents (each
+    # block L2-normalised, the latents' at half weight), so its targets differ from the features' graph alone
+    seen.clear()
+    beside = make_learner("cnn_student", generations=2, graph="features+latents", **FAST)
+    beside.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    feats = mod.batched_features(seen[0][3], images, beside.device_)
+    rows = np.hstack([mod.unit_rows(feats), 0.5 * mod.unit_rows(Z.astype(np.float32))])
+    expected = mod.propagate_over_rows("poisson", rows, pool.view(), y[labeled], 3)
+    alone = mod.propagate_over_features("poisson", seen[0][3], images, pool.view(), y[labeled], 3, beside.device_)
+    assert np.allclose(seen[1][1][unlabeled], expected[unlabeled].max(1), atol=1e-5)
+    assert np.array_equal(seen[1][0][unlabeled].argmax(1), expected[unlabeled].argmax(1))
+    assert not np.allclose(expected[unlabeled], alone[unlabeled], atol=1e-3)
     for bad, message in (({"generations": 2, "final_generations": 3}, "cannot be larger"),
                          ({"final_generations": 0}, "final_generations must be a positive integer")):
         with pytest.raises(ValueError, match=message):
@@ -290,6 +302,8 @@ def test_student_refuses_what_it_cannot_use():
         make_learner("cnn_student", targets="medium", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="augment must be one of shift, affine, affine_flip"):
         make_learner("cnn_student", augment="rotate", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    with pytest.raises(ValueError, match="graph must be one of features, features\\+latents; got 'pixels'"):
+        make_learner("cnn_student", graph="pixels", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="arch must be one of conv2, conv3bn"):
         make_learner("cnn_student", arch="resnet", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     for bad in ({"mixup": -1.0}, {"final_mixup": -0.5}, {"consistency": -0.5}, {"threshold": 1.0}):

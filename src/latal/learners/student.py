@@ -67,6 +67,7 @@ def _cnn(channels: int, size: tuple[int, int], n_classes: int, width: int, dropo
 
 
 AUGMENTS = ("shift", "affine", "affine_flip", "shift_flip")
+GRAPHS = ("features", "features+latents")
 
 
 def random_affine(xb, shift: int, gen, *, flip: bool = False, degrees: float = 10.0, scale: float = 0.1):
@@ -284,6 +285,11 @@ class CNNStudent(Learner):
         it learned from, so it is the better teacher. Measured with ``final_mixup=0.75`` at 1,000
         Fashion-MNIST labels: one more student gained 0.44 to 0.81 points on 4 seeds (BENCHMARKS.md,
         "Self-distillation"), for one more last student's time.
+    graph : {"features", "features+latents"}, default "features"
+        The rows whose k-NN graph carries the labels from the second generation on: "features", each
+        student's last hidden layer (L2-normalised); "features+latents", those features beside the rows the
+        first teacher read (the pool's latents), each block L2-normalised and the latents' at half weight, so
+        that the graph keeps what the encoder saw where the student's features are unsure.
     tta : int, default 0
         Test-time augmentation: predict the mean of the last student's distributions over each image and
         its four translations by ``tta`` pixels (0: the image alone). Five passes per prediction instead
@@ -303,7 +309,7 @@ class CNNStudent(Learner):
                  final_epochs: int | None = None, final_arch: str | None = None, tta: int = 0,
                  mixup: float = 0.0, final_mixup: float | None = None, consistency: float = 0.0,
                  threshold: float = 0.95, self_distill: int = 0, final_generations: int = 1,
-                 random_state: int | None = None, device: str = "auto"):
+                 graph: str = "features", random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
@@ -326,6 +332,7 @@ class CNNStudent(Learner):
         self.threshold = threshold
         self.self_distill = self_distill
         self.final_generations = final_generations
+        self.graph = graph
         self.random_state = random_state
         self.device = device
 
@@ -358,6 +365,8 @@ class CNNStudent(Learner):
                 raise ValueError(f"{name} must be one of {', '.join(ARCHS)}; got {value!r}.")
         if self.augment not in AUGMENTS:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}; got {self.augment!r}.")
+        if self.graph not in GRAPHS:
+            raise ValueError(f"graph must be one of {', '.join(GRAPHS)}; got {self.graph!r}.")
         if self.targets not in ("hard", "soft"):
             raise ValueError(f"targets must be 'hard' or 'soft'; got {self.targets!r}.")
         final_mix = 0.0 if self.final_mixup is None else self.final_mixup
@@ -382,7 +391,7 @@ class CNNStudent(Learner):
         proba = np.asarray(teacher.transductive_proba(), dtype=np.float32)
         for generation in range(int(self.generations)):
             if generation:  # propagate the labels again, over the last student's view of the images
-                proba = propagate_over_features(self.teacher, self.model_, images, pool, labels, n_classes, device)
+                proba = self.propagated(self.model_, images, pool, labels, n_classes, device)
             target, weight = clamped_targets(proba, labeled, labels, hard=self.targets == "hard")
             final = generation >= int(self.generations) - int(self.final_generations)
             epochs, arch, mix = self.generation_settings(last=final)
@@ -401,6 +410,16 @@ class CNNStudent(Learner):
         self.teacher_ = teacher
         self.pool_proba_ = teacher.distributions_
         return self
+
+    def propagated(self, net, images: np.ndarray, pool, labels: np.ndarray, n_classes: int, device) -> np.ndarray:
+        """The next generation's pool distributions: the labels alone, carried by the teacher over a k-NN graph
+        of ``net``'s features of the pool images (beside the pool's latents, ``pool.mean``, under
+        ``graph="features+latents"``)."""
+        rows = unit_rows(batched_features(net, images, device))
+        if self.graph == "features+latents":
+            rows = np.hstack([rows, 0.5 * unit_rows(np.asarray(pool.mean, dtype=np.float32))])
+        return propagate_over_rows(self.teacher, np.ascontiguousarray(rows, dtype=np.float32), pool, labels,
+                                   n_classes)
 
     def generation_settings(self, last: bool) -> tuple[int, str, float]:
         """(passes over the pool, network, mixup parameter) of a generation's student: the last
