@@ -255,6 +255,31 @@ def test_mixup_and_the_consistency_term_train_students_of_their_own_and_repeat_w
     assert np.array_equal(fit(final_mixup=0.75).predict_proba(Zt, inputs=Xt), fit(mixup=0.75).predict_proba(Zt, inputs=Xt))
 
 
+def test_ema_makes_the_student_the_moving_average_of_its_weights():
+    import torch
+
+    X, Z, y = bars(450)
+    pool = _pool(Z, y, np.arange(6))
+    Zl, yl = pool.labeled_data()
+
+    def fit(**kw):
+        return make_learner("cnn_student", arch="conv3bn", **FAST, **kw).fit(Zl, yl, n_classes=3, pool=pool.view(),
+                                                                             inputs=X)
+
+    def state(student):
+        return torch.cat([t.detach().float().flatten() for t in student.model_.state_dict().values()])
+
+    plain, averaged = fit(), fit(ema=0.99)
+    # a decay next to 0 keeps the last step's weights and batch-norm statistics: the same training as without it
+    assert torch.allclose(state(fit(ema=1e-12)), state(plain), atol=1e-6)
+    assert not torch.allclose(state(averaged), state(plain), atol=1e-3)  # the average of the last steps is not
+    assert float(np.mean(averaged.predict(Z, inputs=X) == y)) > 0.95  # and it still knows the bars
+    assert torch.equal(state(fit(ema=0.99)), state(averaged))  # the same seed, the same average
+    assert not averaged.model_.training
+    with pytest.raises(ValueError, match=r"ema is the moving average's decay per step, in \[0, 1\)"):
+        fit(ema=1.0)
+
+
 def test_the_consistency_term_trains_on_the_students_own_confident_guesses(monkeypatch):
     import torch
 

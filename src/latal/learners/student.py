@@ -293,6 +293,10 @@ class CNNStudent(Learner):
         Fashion-MNIST labels (``generations=5,final_generations=3``, the contrastive preset's space, 2 seeds):
         the pseudo-labels of the last two generations right on -0.02 to +0.20 points more of the pool, the
         last student +0.22 and -0.08 points (BENCHMARKS.md), so "features" stays the default.
+    ema : float, default 0.0
+        Keep an exponential moving average of each student's weights (batch-norm statistics too) with this
+        decay per step, and use the average as the student (Polyak averaging, as in mean-teacher and FixMatch
+        students); 0 turns it off. A copy of the network updated after every step: no extra passes.
     tta : int, default 0
         Test-time augmentation: predict the mean of the last student's distributions over each image and
         its four translations by ``tta`` pixels (0: the image alone). Five passes per prediction instead
@@ -312,7 +316,7 @@ class CNNStudent(Learner):
                  final_epochs: int | None = None, final_arch: str | None = None, tta: int = 0,
                  mixup: float = 0.0, final_mixup: float | None = None, consistency: float = 0.0,
                  threshold: float = 0.95, self_distill: int = 0, final_generations: int = 1,
-                 graph: str = "features", random_state: int | None = None, device: str = "auto"):
+                 graph: str = "features", ema: float = 0.0, random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
@@ -336,6 +340,7 @@ class CNNStudent(Learner):
         self.self_distill = self_distill
         self.final_generations = final_generations
         self.graph = graph
+        self.ema = ema
         self.random_state = random_state
         self.device = device
 
@@ -368,6 +373,8 @@ class CNNStudent(Learner):
                 raise ValueError(f"{name} must be one of {', '.join(ARCHS)}; got {value!r}.")
         if self.augment not in AUGMENTS:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}; got {self.augment!r}.")
+        if not 0.0 <= float(self.ema) < 1.0:
+            raise ValueError(f"ema is the moving average's decay per step, in [0, 1) (0: off); got {self.ema!r}.")
         if self.graph not in GRAPHS:
             raise ValueError(f"graph must be one of {', '.join(GRAPHS)}; got {self.graph!r}.")
         if self.targets not in ("hard", "soft"):
@@ -450,6 +457,11 @@ class CNNStudent(Learner):
             opt = torch.optim.Adam(net.parameters(), lr=float(self.lr))
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * per_epoch)
             gen = torch.Generator().manual_seed(seed)
+            averaged = None
+            if float(self.ema):
+                from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+                averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(float(self.ema)), use_buffers=True)
             net.train()
             for _ in range(epochs):
                 order = torch.randperm(n, generator=gen)
@@ -482,6 +494,10 @@ class CNNStudent(Learner):
                     loss.backward()
                     opt.step()
                     sched.step()
+                    if averaged is not None:
+                        averaged.update_parameters(net)
+        if averaged is not None:
+            net = averaged.module
         net.eval()
         return net
 
