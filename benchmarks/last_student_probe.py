@@ -12,6 +12,9 @@ targets file in two processes (``--variant`` twice each) to use both cores. Afte
 students' class distributions (an ensemble of the chain's students, no more training). ``--init SPEC``
 starts every ``conv3bn`` student's conv blocks from a contrastive encoder trained on the pool (a ``simclr``
 spec of the same width, read from the encoder cache or trained into it) instead of at random.
+``--keep-next NPZ`` keeps the targets of the generation after the chain's last student (the labels propagated
+over its features, with its seed) in the ``--targets`` format, so that a later run (``--targets NPZ``) trains
+that generation without training the chain again: a chain of strong students is longer than a session.
 
     python benchmarks/last_student_probe.py --data-dir ../shared/datasets --dataset mnist --budget 3000 \\
         --variant final_epochs=15 --variant final_arch=conv3bn,final_epochs=15
@@ -122,8 +125,14 @@ def main(argv=None) -> int:
     ap.add_argument("--init", default=None, metavar="SPEC",
                     help="start the conv3bn students' conv blocks from this contrastive encoder (a simclr spec, "
                          "e.g. 'simclr:flip=True,epochs=10'), trained on the pool or read from the cache")
+    ap.add_argument("--keep-next", default=None, metavar="NPZ",
+                    help="after the (single) variant's chain, keep the next generation's targets here: the labels "
+                         "propagated over the last student's features, with its seed, in the --targets format, so "
+                         "a later run continues the chain from there (--targets NPZ) without training it again")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    if args.keep_next and (len(args.variant) != 1 or args.self_distill):
+        ap.error("--keep-next continues one chain of generations: give one --variant and no --self-distill")
     if args.self_distill < 0 or args.more_generations < 0:
         ap.error(f"--self-distill and --more-generations must be >= 0; got {args.self_distill}, "
                  f"{args.more_generations}")
@@ -185,6 +194,15 @@ def main(argv=None) -> int:
                             target_accuracy=float(np.mean(taught.argmax(1) == y_pool)),
                             propagate_seconds=time.perf_counter() - t0)
         score_ensembles(variant)
+        if args.keep_next:  # the generation after the chain's last: its targets, as the learner would make them
+            proba = student.propagated(net, images, view, labels, n_classes, device)
+            taught, taught_weight = student_module.clamped_targets(proba, labeled, labels,
+                                                                   hard=student.targets == "hard")
+            np.savez(args.keep_next, target=taught, weight=taught_weight, labeled=labeled, n_classes=n_classes,
+                     seed=seed + args.more_generations + 1)
+            print(f"targets of generation +{args.more_generations + 1} (right on "
+                  f"{100 * np.mean(taught.argmax(1) == y_pool):.2f} % of the pool) kept in {args.keep_next}",
+                  file=sys.stderr)
     pseudo_right = float(np.mean(target.argmax(1) == y_pool))
     write_json(out, "last_student_probe", args, pseudo_label_accuracy=pseudo_right, variants=rows)
     print(f"pseudo-labels right on the pool: {100 * pseudo_right:.2f} %")
