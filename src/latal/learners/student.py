@@ -198,9 +198,9 @@ class CNNStudent(Learner):
     batch_size : int, default 128
     labeled_per_batch : int, default 8
         Labeled items drawn into every batch, so a handful of labels is seen as often as the pool. 32 for
-        the first strong student (mixup ``conv3bn``) at 1,000 Fashion-MNIST labels gained +0.85 and +0.65 points on the same pseudo-labels (2 seeds, about 15 %
-        longer per pass; BENCHMARKS.md, "More of the labels in every batch"); not yet measured through a whole
-        chain, so the default stays.
+        the first strong student (mixup ``conv3bn``) at 1,000 Fashion-MNIST labels gained +0.85 and +0.65
+        points on the same pseudo-labels (2 seeds, 18 % more images per step; BENCHMARKS.md, "More of the
+        labels in every batch"); not yet measured through a whole chain, so the default stays.
     lr : float, default 1e-3 (Adam, cosine decay to zero over the epochs)
     width : int, default 32
         Filters of the first conv layer (64 in the second, 128 hidden units).
