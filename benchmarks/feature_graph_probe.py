@@ -41,21 +41,9 @@ from last_student_probe import kept_targets  # noqa: E402
 from latal.experiment import ExperimentConfig, prepare  # noqa: E402
 from latal.learners import make_learner  # noqa: E402
 from latal.learners import student as student_module  # noqa: E402
-from latal.strategies.distances import unit_rows  # noqa: E402
 
 GRAPHS = ("features", "features:k=5", "features:k=20", "mirror", "features+student", "mirror+student",
           "features+latents")
-
-
-def graph_rows(name: str, net, images: np.ndarray, latents: np.ndarray, device) -> np.ndarray:
-    """The rows whose k-NN graph carries the labels under graph ``name``."""
-    feats = student_module.batched_features(net, images, device)
-    if name.startswith("mirror"):
-        feats = feats + student_module.batched_features(net, np.ascontiguousarray(images[..., ::-1]), device)
-    feats = unit_rows(feats)
-    if name == "features+latents":
-        feats = np.hstack([feats, 0.5 * unit_rows(np.asarray(latents, dtype=np.float32))])
-    return np.ascontiguousarray(feats, dtype=np.float32)
 
 
 def main(argv=None) -> int:
@@ -105,7 +93,9 @@ def main(argv=None) -> int:
         teacher = student.teacher
         if ":k=" in name:
             teacher += ("," if ":" in teacher else ":") + f"n_neighbors={name.split('=')[1]}"
-        rows_ = graph_rows(name.split(":")[0].replace("+student", ""), net, images, latents, device)
+        kind = name.split(":")[0].replace("+student", "")
+        rows_ = student_module.graph_rows(net, images, device, latents if kind == "features+latents" else None,
+                                          mirror=kind == "mirror")
         proba = student_module.propagate_over_rows(teacher, rows_, view, labels, n_classes)
         if name.endswith("+student"):
             proba = 0.5 * (proba + student_pool.astype(np.float32))

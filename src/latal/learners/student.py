@@ -162,11 +162,24 @@ def batched_features(net, X: np.ndarray, device) -> np.ndarray:
     return np.ascontiguousarray(batched_apply(lambda t: net[:-1](t), X, 2048, device)[0], dtype=np.float32)
 
 
+def graph_rows(net, images: np.ndarray, device, latents: np.ndarray | None = None, mirror: bool = False) -> np.ndarray:
+    """The rows (one per pool image) whose k-NN graph carries the labels to the next generation: ``net``'s
+    features of the images, L2-normalised (``mirror``: plus those of the mirrored images first), beside the
+    pool's ``latents`` L2-normalised at half weight when they are given (``graph="features+latents"``)."""
+    feats = batched_features(net, images, device)
+    if mirror:
+        feats = feats + batched_features(net, np.ascontiguousarray(images[..., ::-1]), device)
+    rows = unit_rows(feats)
+    if latents is not None:
+        rows = np.hstack([rows, 0.5 * unit_rows(np.asarray(latents, dtype=np.float32))])
+    return np.ascontiguousarray(rows, dtype=np.float32)
+
+
 def propagate_over_features(teacher: str, net, images: np.ndarray, pool, labels: np.ndarray, n_classes: int,
                             device) -> np.ndarray:
     """Pseudo-labels from the labels alone, carried by ``teacher`` (a pool-aware learner spec) over a k-NN graph
     of ``net``'s features of the pool images (its last hidden layer, L2-normalised) instead of the latents."""
-    return propagate_over_rows(teacher, unit_rows(batched_features(net, images, device)), pool, labels, n_classes)
+    return propagate_over_rows(teacher, graph_rows(net, images, device), pool, labels, n_classes)
 
 
 def propagate_over_rows(teacher: str, rows: np.ndarray, pool, labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -429,11 +442,8 @@ class CNNStudent(Learner):
         """The next generation's pool distributions: the labels alone, carried by the teacher over a k-NN graph
         of ``net``'s features of the pool images (beside the pool's latents, ``pool.mean``, under
         ``graph="features+latents"``)."""
-        rows = unit_rows(batched_features(net, images, device))
-        if self.graph == "features+latents":
-            rows = np.hstack([rows, 0.5 * unit_rows(np.asarray(pool.mean, dtype=np.float32))])
-        return propagate_over_rows(self.teacher, np.ascontiguousarray(rows, dtype=np.float32), pool, labels,
-                                   n_classes)
+        rows = graph_rows(net, images, device, pool.mean if self.graph == "features+latents" else None)
+        return propagate_over_rows(self.teacher, rows, pool, labels, n_classes)
 
     def generation_settings(self, last: bool) -> tuple[int, str, float]:
         """(passes over the pool, network, mixup parameter) of a generation's student: the last
