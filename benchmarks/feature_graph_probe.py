@@ -69,11 +69,11 @@ def main(argv=None) -> int:
     images, x_test, X, device, labels, view = kept.images, kept.x_test, kept.X, kept.device, kept.labels, kept.view
     latents = view.mean
     student = make_learner(f"{args.learner},{args.student}")
-    epochs, arch, mixup = student.generation_settings(last=True)
+    settings = student.generation_settings(last=True)
 
     def train_and_score(target, weight, seed):
         t0 = time.perf_counter()
-        net = student._train(X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup)
+        net = student._train(X, target, weight, labeled, n_classes, seed, device, *settings)
         pool_proba = student_module.batched_proba(net, images, device)
         return net, pool_proba, {
             "test_accuracy": float(np.mean(student_module.batched_proba(net, x_test, device).argmax(1) == y_test)),

@@ -46,12 +46,12 @@ class _Captured(Exception):
 def capture_targets(args, prep, path: Path) -> None:
     train, calls = student_module.CNNStudent._train, []
 
-    def observed(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup):
+    def observed(self, X, target, weight, labeled, n_classes, seed, device, *settings):
         calls.append(None)
         if len(calls) == int(self.generations):
             np.savez(path, target=target, weight=weight, labeled=labeled, n_classes=n_classes, seed=seed)
             raise _Captured
-        return train(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup)
+        return train(self, X, target, weight, labeled, n_classes, seed, device, *settings)
 
     student_module.CNNStudent._train = observed
     try:
@@ -149,13 +149,14 @@ def main(argv=None) -> int:
     rows = []
 
     def train_and_score(student, name, target, weight, seed, **extra):
-        epochs, arch, mixup = student.generation_settings(last=True)
+        epochs, arch, mixup, per_batch = settings = student.generation_settings(last=True)
         t0 = time.perf_counter()
-        net = student._train(X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup)
+        net = student._train(X, target, weight, labeled, n_classes, seed, device, *settings)
         seconds = time.perf_counter() - t0
         proba = student_module.batched_proba(net, x_test, device)
         pool_proba = student_module.batched_proba(net, images, device)
-        rows.append({"variant": name, "epochs": epochs, "arch": arch, "mixup": mixup, "seconds": seconds,
+        rows.append({"variant": name, "epochs": epochs, "arch": arch, "mixup": mixup, "labeled_per_batch": per_batch,
+                     "seconds": seconds,
                      "test_accuracy": float(np.mean(proba.argmax(1) == y_test)),
                      "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool)), **extra})
         if student.augment.endswith("_flip"):  # trained on mirrors too: the mean over each image and its mirror

@@ -168,8 +168,8 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
     assert large["initial_strategy"] == "probcover" and large["strategy"] == "typiclust"
     student = make_learner(large["learner"])  # the spec builds the student it names
     assert (student.generations, student.arch, student.targets) == (3, "conv3bn", "soft")
-    assert student.generation_settings(last=True) == (15, "conv3bn", 0.0)
-    assert student.generation_settings(last=False) == (5, "conv3bn", 0.0)
+    assert student.generation_settings(last=True) == (15, "conv3bn", 0.0, 8)
+    assert student.generation_settings(last=False) == (5, "conv3bn", 0.0, 8)
     assert main(["run", "--quiet", "--preset", "label-sparse"]) == 2
     assert "unknown preset" in capsys.readouterr().err
 

@@ -93,6 +93,8 @@ def test_student_learns_from_images_with_a_few_labels():
 def test_further_generations_learn_from_the_labels_propagated_over_the_students_features(monkeypatch):
     import dataclasses
 
+    import torch
+
     from latal.learners import student as mod
 
     X, Z, y = bars(300)
@@ -101,9 +103,9 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     Zl, yl = pool.labeled_data()
     seen, train = [], mod.CNNStudent._train
 
-    def recording(self, X_, target, weight, labeled_, n_classes, seed, device, epochs, arch, mixup):
-        net = train(self, X_, target, weight, labeled_, n_classes, seed, device, epochs, arch, mixup)
-        seen.append((target.copy(), weight.copy(), seed, net, epochs, arch, mixup))
+    def recording(self, X_, target, weight, labeled_, n_classes, seed, device, epochs, arch, mixup, per_batch):
+        net = train(self, X_, target, weight, labeled_, n_classes, seed, device, epochs, arch, mixup, per_batch)
+        seen.append((target.copy(), weight.copy(), seed, net, epochs, arch, mixup, per_batch))
         return net
 
     monkeypatch.setattr(mod.CNNStudent, "_train", recording)
@@ -113,7 +115,7 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     images = images_nchw(X)
     assert [s[4] for s in seen] == [1, 1, 1]  # final_epochs unset: every student trains for ``epochs``
     assert [s[6] for s in seen] == [0.0, 0.0, 0.0]  # mixup off unless asked
-    for (_, _, _, before, _, _, _), (target, weight, _, _, _, _, _) in zip(seen, seen[1:]):
+    for (_, _, _, before, *_), (target, weight, *_) in zip(seen, seen[1:]):
         # each generation's targets: the teacher re-fitted with the same labels on the previous network's
         # normalised features, never that network's own guesses; the labels stay clamped with weight 1
         feats = mod.batched_features(before, images, student.device_)
@@ -163,6 +165,7 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
                            final_arch="conv3bn", final_mixup=0.5, **FAST)
     chained.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     assert [(s[4], s[5], s[6]) for s in seen] == [(1, "conv2", 0.0), (2, "conv3bn", 0.5), (2, "conv3bn", 0.5)]
+    assert [s[7] for s in seen] == [8, 8, 8]  # labeled_per_batch's default in every generation
     expected = mod.propagate_over_features("poisson", seen[1][3], images, pool.view(), y[labeled], 3, chained.device_)
     assert np.allclose(seen[2][0][unlabeled], expected[unlabeled], atol=1e-5)
     assert np.allclose(seen[2][1][unlabeled], expected[unlabeled].max(1), atol=1e-5)
@@ -179,7 +182,18 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     assert np.allclose(seen[1][1][unlabeled], expected[unlabeled].max(1), atol=1e-5)
     assert np.array_equal(seen[1][0][unlabeled].argmax(1), expected[unlabeled].argmax(1))
     assert not np.allclose(expected[unlabeled], alone[unlabeled], atol=1e-3)
+    # final_labeled_per_batch: more of the labels in the batches of the strong (final_generations) students only,
+    # and a self-distilled student after them keeps it; with another seed's draws it trains other weights
+    seen.clear()
+    more = make_learner("cnn_student", generations=3, final_generations=2, labeled_per_batch=4,
+                        final_labeled_per_batch=32, self_distill=1, **FAST)
+    more.fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
+    assert [s[7] for s in seen] == [4, 32, 32, 32]
+    same = (torch.from_numpy(images), seen[1][0], seen[1][1], labeled, 3, seen[1][2], more.device_, 1, "conv2", 0.0)
+    net_8, net_32 = train(more, *same, 8), train(more, *same, 32)
+    assert not np.allclose(mod.batched_proba(net_8, images, more.device_), mod.batched_proba(net_32, images, more.device_))
     for bad, message in (({"generations": 2, "final_generations": 3}, "cannot be larger"),
+                         ({"final_labeled_per_batch": -1}, "final_labeled_per_batch must be >= 0"),
                          ({"final_generations": 0}, "final_generations must be a positive integer")):
         with pytest.raises(ValueError, match=message):
             make_learner("cnn_student", **bad, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
@@ -334,9 +348,9 @@ def test_student_refuses_what_it_cannot_use():
     for bad in ({"mixup": -1.0}, {"final_mixup": -0.5}, {"consistency": -0.5}, {"threshold": 1.0}):
         with pytest.raises(ValueError, match="mixup, final_mixup and consistency must be >= 0"):
             make_learner("cnn_student", **bad, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
-    with pytest.raises(ValueError, match="tta and self_distill must be >= 0"):
+    with pytest.raises(ValueError, match="tta must be >= 0; got -1"):
         make_learner("cnn_student", tta=-1, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
-    with pytest.raises(ValueError, match="tta and self_distill must be >= 0"):
+    with pytest.raises(ValueError, match="self_distill must be >= 0; got -1"):
         make_learner("cnn_student", self_distill=-1, **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)
     with pytest.raises(ValueError, match="transductive_proba"):
         make_learner("cnn_student", teacher="mlp", **FAST).fit(Zl, yl, n_classes=3, pool=pool.view(), inputs=X)

@@ -213,7 +213,10 @@ class CNNStudent(Learner):
         Labeled items drawn into every batch, so a handful of labels is seen as often as the pool. 32 for
         the first strong student (mixup ``conv3bn``) at 1,000 Fashion-MNIST labels gained +0.85 and +0.65
         points on the same pseudo-labels (2 seeds, 18 % more images per step; BENCHMARKS.md, "More of the
-        labels in every batch"); not yet measured through a whole chain, so the default stays.
+        labels in every batch"); ``final_labeled_per_batch`` sets it for the strong students alone.
+    final_labeled_per_batch : int or None, default None
+        ``labeled_per_batch`` of the last ``final_generations`` students only (None: ``labeled_per_batch``),
+        as ``final_epochs``, ``final_arch`` and ``final_mixup``.
     lr : float, default 1e-3 (Adam, cosine decay to zero over the epochs)
     width : int, default 32
         Filters of the first conv layer (64 in the second, 128 hidden units).
@@ -333,7 +336,8 @@ class CNNStudent(Learner):
                  final_epochs: int | None = None, final_arch: str | None = None, tta: int = 0,
                  mixup: float = 0.0, final_mixup: float | None = None, consistency: float = 0.0,
                  threshold: float = 0.95, self_distill: int = 0, final_generations: int = 1,
-                 graph: str = "features", ema: float = 0.0, random_state: int | None = None, device: str = "auto"):
+                 graph: str = "features", ema: float = 0.0, final_labeled_per_batch: int | None = None,
+                 random_state: int | None = None, device: str = "auto"):
         self.teacher = teacher
         self.epochs = epochs
         self.batch_size = batch_size
@@ -358,6 +362,7 @@ class CNNStudent(Learner):
         self.final_generations = final_generations
         self.graph = graph
         self.ema = ema
+        self.final_labeled_per_batch = final_labeled_per_batch
         self.random_state = random_state
         self.device = device
 
@@ -381,9 +386,12 @@ class CNNStudent(Learner):
                              f"({self.generations}), so it cannot be larger; raise generations too.")
         if self.final_epochs is not None and int(self.final_epochs) < 1:
             raise ValueError(f"final_epochs must be a positive integer or None; got {self.final_epochs!r}.")
-        if (int(self.shift) < 0 or int(self.labeled_per_batch) < 0 or int(self.tta) < 0 or int(self.self_distill) < 0
-                or not 0.0 <= float(self.dropout) < 1.0):
-            raise ValueError("shift, labeled_per_batch, tta and self_distill must be >= 0 and dropout in [0, 1).")
+        for name in ("shift", "labeled_per_batch", "final_labeled_per_batch", "tta", "self_distill"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 0:
+                raise ValueError(f"{name} must be >= 0; got {value!r}.")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}.")
         for name in ("arch", "final_arch"):
             value = getattr(self, name)
             if value not in ARCHS and not (name == "final_arch" and value is None):
@@ -421,13 +429,12 @@ class CNNStudent(Learner):
                 proba = self.propagated(self.model_, images, pool, labels, n_classes, device)
             target, weight = clamped_targets(proba, labeled, labels, hard=self.targets == "hard")
             final = generation >= int(self.generations) - int(self.final_generations)
-            epochs, arch, mix = self.generation_settings(last=final)
-            self.model_ = self._train(X, target, weight, labeled, n_classes, seed + generation, device, epochs, arch,
-                                      mix)
+            settings = self.generation_settings(last=final)
+            self.model_ = self._train(X, target, weight, labeled, n_classes, seed + generation, device, *settings)
         for step in range(int(self.self_distill)):  # the last student's own distributions teach the next one
             target, weight = clamped_targets(self._proba_images(images), labeled, labels)
             self.model_ = self._train(X, target, weight, labeled, n_classes, seed + int(self.generations) + step,
-                                      device, epochs, arch, mix)
+                                      device, *settings)
         self.n_classes_ = n_classes
         self.n_features_ = Z.shape[1]
         self.classes_ = np.arange(n_classes)
@@ -445,15 +452,17 @@ class CNNStudent(Learner):
         rows = graph_rows(net, images, device, pool.mean if self.graph == "features+latents" else None)
         return propagate_over_rows(self.teacher, rows, pool, labels, n_classes)
 
-    def generation_settings(self, last: bool) -> tuple[int, str, float]:
-        """(passes over the pool, network, mixup parameter) of a generation's student: the last
-        ``final_generations`` take ``final_epochs``, ``final_arch`` and ``final_mixup`` where they are set."""
-        epochs = self.final_epochs if last and self.final_epochs is not None else self.epochs
-        arch = self.final_arch if last and self.final_arch is not None else self.arch
-        mix = self.final_mixup if last and self.final_mixup is not None else self.mixup
-        return int(epochs), str(arch), float(mix)
+    def generation_settings(self, last: bool) -> tuple[int, str, float, int]:
+        """(passes over the pool, network, mixup parameter, labeled items per batch) of a generation's student:
+        the last ``final_generations`` take ``final_epochs``, ``final_arch``, ``final_mixup`` and
+        ``final_labeled_per_batch`` where they are set."""
+        def pick(name):
+            final = getattr(self, f"final_{name}")
+            return final if last and final is not None else getattr(self, name)
 
-    def _train(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup):
+        return int(pick("epochs")), str(pick("arch")), float(pick("mixup")), int(pick("labeled_per_batch"))
+
+    def _train(self, X, target, weight, labeled, n_classes, seed, device, epochs, arch, mixup, labeled_per_batch):
         import torch
         import torch.nn.functional as F
 
@@ -462,7 +471,7 @@ class CNNStudent(Learner):
         n, s, bs = X.shape[0], int(self.shift), int(self.batch_size)
         T, W = torch.from_numpy(target), torch.from_numpy(weight)
         lab = torch.from_numpy(labeled.copy())
-        k_lab = int(self.labeled_per_batch) if labeled.size else 0
+        k_lab = int(labeled_per_batch) if labeled.size else 0
         mix, cons, tau = float(mixup), float(self.consistency), float(self.threshold)
         per_epoch = -(-n // bs)
         epochs = max(int(epochs), -(-max(int(self.min_steps), 0) // per_epoch))
