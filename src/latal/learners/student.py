@@ -216,7 +216,11 @@ class CNNStudent(Learner):
         labels in every batch"); ``final_labeled_per_batch`` sets it for the strong students alone.
     final_labeled_per_batch : int or None, default None
         ``labeled_per_batch`` of the last ``final_generations`` students only (None: ``labeled_per_batch``),
-        as ``final_epochs``, ``final_arch`` and ``final_mixup``.
+        as ``final_epochs``, ``final_arch`` and ``final_mixup``. 32 in the three strong students of
+        ``generations=5,final_generations=3`` at 1,000 Fashion-MNIST labels: the last one 87.98 and 88.01 %
+        against 87.16 and 87.56 % with 8, each of the six strong students up by 0.45 to 0.85 points (2 seeds,
+        18 % more images per step; BENCHMARKS.md, "The chain with labeled_per_batch=32").
+        Not measured elsewhere, so None stays the default.
     lr : float, default 1e-3 (Adam, cosine decay to zero over the epochs)
     width : int, default 32
         Filters of the first conv layer (64 in the second, 128 hidden units).
