@@ -176,6 +176,12 @@ def main(argv=None) -> int:
                          "pool_accuracy": float(np.mean(pool_proba.argmax(1) == y_pool)), "ensemble": k})
             print(f"  {rows[-1]}", file=sys.stderr, flush=True)
 
+    def next_targets(student, net):
+        """The next generation's targets as the learner makes them: the labels propagated over ``net``'s features,
+        clamped."""
+        proba = student.propagated(net, images, view, labels, n_classes, device)
+        return student_module.clamped_targets(proba, labeled, labels, hard=student.targets == "hard")
+
     if args.init:
         start_from_encoder(args)
     for variant in args.variant:
@@ -188,17 +194,13 @@ def main(argv=None) -> int:
                                          seed + step, target_accuracy=float(np.mean(taught.argmax(1) == y_pool)))
         for step in range(1, args.more_generations + 1):  # the labels propagated over the student's features
             t0 = time.perf_counter()
-            proba = student.propagated(net, images, view, labels, n_classes, device)
-            taught, taught_weight = student_module.clamped_targets(proba, labeled, labels,
-                                                                   hard=student.targets == "hard")
+            taught, taught_weight = next_targets(student, net)
             net, _ = train_and_score(student, f"{variant}, generation +{step}", taught, taught_weight, seed + step,
                             target_accuracy=float(np.mean(taught.argmax(1) == y_pool)),
                             propagate_seconds=time.perf_counter() - t0)
         score_ensembles(variant)
         if args.keep_next:  # the generation after the chain's last: its targets, as the learner would make them
-            proba = student.propagated(net, images, view, labels, n_classes, device)
-            taught, taught_weight = student_module.clamped_targets(proba, labeled, labels,
-                                                                   hard=student.targets == "hard")
+            taught, taught_weight = next_targets(student, net)
             np.savez(args.keep_next, target=taught, weight=taught_weight, labeled=labeled, n_classes=n_classes,
                      seed=seed + args.more_generations + 1)
             print(f"targets of generation +{args.more_generations + 1} (right on "

@@ -183,7 +183,7 @@ def test_further_generations_learn_from_the_labels_propagated_over_the_students_
     assert np.array_equal(seen[1][0][unlabeled].argmax(1), expected[unlabeled].argmax(1))
     assert not np.allclose(expected[unlabeled], alone[unlabeled], atol=1e-3)
     # final_labeled_per_batch: more of the labels in the batches of the strong (final_generations) students only,
-    # and a self-distilled student after them keeps it; with another seed's draws it trains other weights
+    # and a self-distilled student after them keeps it; on the same targets and seed, 8 and 32 train other weights
     seen.clear()
     more = make_learner("cnn_student", generations=3, final_generations=2, labeled_per_batch=4,
                         final_labeled_per_batch=32, self_distill=1, **FAST)
