@@ -15,6 +15,8 @@ spec of the same width, read from the encoder cache or trained into it) instead 
 ``--keep-next NPZ`` keeps the targets of the generation after the chain's last student (the labels propagated
 over its features, with its seed) in the ``--targets`` format, so that a later run (``--targets NPZ``) trains
 that generation without training the chain again: a chain of strong students is longer than a session.
+``--out`` is rewritten after every student (``"complete": false`` until the last row), so a chain stopped early
+keeps the rows it measured.
 
     python benchmarks/last_student_probe.py --data-dir ../shared/datasets --dataset mnist --budget 3000 \\
         --variant final_epochs=15 --variant final_arch=conv3bn,final_epochs=15
@@ -147,6 +149,12 @@ def main(argv=None) -> int:
     target, weight, labeled, n_classes, seed = kept.target, kept.weight, kept.labeled, kept.n_classes, kept.seed
     images, x_test, X, device, labels, view = kept.images, kept.x_test, kept.X, kept.device, kept.labels, kept.view
     rows = []
+    pseudo_right = float(np.mean(target.argmax(1) == y_pool))
+
+    def save(complete: bool) -> None:
+        """The rows so far in ``out``: a chain longer than a session keeps what it measured when stopped."""
+        write_json(out, "last_student_probe", args, pseudo_label_accuracy=pseudo_right, complete=complete,
+                   variants=rows)
 
     def train_and_score(student, name, target, weight, seed, **extra):
         epochs, arch, mixup, per_batch = settings = student.generation_settings(last=True)
@@ -163,6 +171,7 @@ def main(argv=None) -> int:
             mirrored = student_module.batched_proba(net, np.ascontiguousarray(x_test[..., ::-1]), device)
             rows[-1]["mirror_tta_test_accuracy"] = float(np.mean((proba + mirrored).argmax(1) == y_test))
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+        save(complete=False)
         chain.append((proba, pool_proba))
         return net, pool_proba
 
@@ -206,8 +215,7 @@ def main(argv=None) -> int:
             print(f"targets of generation +{args.more_generations + 1} (right on "
                   f"{100 * np.mean(taught.argmax(1) == y_pool):.2f} % of the pool) kept in {args.keep_next}",
                   file=sys.stderr)
-    pseudo_right = float(np.mean(target.argmax(1) == y_pool))
-    write_json(out, "last_student_probe", args, pseudo_label_accuracy=pseudo_right, variants=rows)
+    save(complete=True)
     print(f"pseudo-labels right on the pool: {100 * pseudo_right:.2f} %")
     print(markdown_table(["last student", "epochs", "test accuracy %", "right on the pool %", "train s"],
                          [[r["variant"], r["epochs"], f"{100 * r['test_accuracy']:.2f}",
