@@ -14,7 +14,9 @@ starts every ``conv3bn`` student's conv blocks from a contrastive encoder traine
 spec of the same width, read from the encoder cache or trained into it) instead of at random.
 ``--keep-next NPZ`` keeps the targets of the generation after the chain's last student (the labels propagated
 over its features, with its seed) in the ``--targets`` format, so that a later run (``--targets NPZ``) trains
-that generation without training the chain again: a chain of strong students is longer than a session.
+that generation without training the chain again: a chain of strong students is longer than a session. It is
+rewritten with the newest targets before each student of the chain trains, so a chain stopped anywhere resumes at
+the student it lost; continued that way over the students' features alone, a run skips the encoder.
 ``--out`` is rewritten after every student (``"complete": false`` until the last row), so a chain stopped early
 keeps the rows it measured.
 
@@ -35,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_student_run_args, markdown_table, student_run_base, write_json  # noqa: E402
 
-from latal.experiment import ExperimentConfig, prepare, run_experiment  # noqa: E402
+from latal.experiment import ExperimentConfig, prepare, prepare_data, run_experiment  # noqa: E402
 from latal.learners import make_learner  # noqa: E402
 from latal.learners import student as student_module  # noqa: E402
 from latal.pool import Pool  # noqa: E402
@@ -51,7 +53,7 @@ def capture_targets(args, prep, path: Path) -> None:
     def observed(self, X, target, weight, labeled, n_classes, seed, device, *settings):
         calls.append(None)
         if len(calls) == int(self.generations):
-            np.savez(path, target=target, weight=weight, labeled=labeled, n_classes=n_classes, seed=seed)
+            save_targets(path, target, weight, labeled, n_classes, seed)
             raise _Captured
         return train(self, X, target, weight, labeled, n_classes, seed, device, *settings)
 
@@ -70,27 +72,49 @@ def kept_targets(args, prep, path: Path, what: str) -> SimpleNamespace:
     """The targets kept in ``path`` (captured first when missing; ``what`` names them in the message) and what a
     student trains on with them: the pool's images as the loop hands them (``images``, as a tensor ``X``), the
     test images, the device, the labels and a pool view holding them and the learner's latents (for a graph over a
-    student's features, beside those latents under ``graph="features+latents"``)."""
+    student's features, beside those latents under ``graph="features+latents"``). ``prep`` without an encoder
+    (``encoder=None``, see :func:`needs_encoder`) gives a view without latents: the graph over the features alone
+    reads only its labels."""
     if not path.exists():
         t0 = time.perf_counter()
         capture_targets(args, prep, path)
         print(f"targets of {what} kept in {path} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     saved = np.load(path)
     target, labeled, n_classes = saved["target"], saved["labeled"], int(saved["n_classes"])
+    if target.shape != (prep.dataset.n, n_classes) or labeled.max(initial=-1) >= prep.dataset.n:
+        raise SystemExit(f"{path}: targets for {target.shape[0]} items in {n_classes} classes do not fit "
+                         f"{args.dataset}'s pool of {prep.dataset.n}; give the --dataset and --budget they were made for")
     images = student_module.images_nchw(prep.dataset.x)
     import torch
 
     from latal._torch import resolve_device
 
     labels = target[labeled].argmax(1)
-    latents = prep.learner_latents(args.learn_on, student_run_base(args)["learn_weights"])[0]
-    latents = prep.latent.mean if latents is None else latents  # the rows the first teacher read
+    if prep.encoder is None:
+        latents = np.zeros((prep.dataset.n, 1), dtype=np.float32)  # never read: the graph is the features'
+    else:
+        latents = prep.learner_latents(args.learn_on, student_run_base(args)["learn_weights"])[0]
+        latents = prep.latent.mean if latents is None else latents  # the rows the first teacher read
     view = Pool(np.asarray(latents, dtype=np.float32), [str(c) for c in range(n_classes)])
     view.add_labels(labeled, labels)
     return SimpleNamespace(target=target, weight=saved["weight"], labeled=labeled, n_classes=n_classes,
                            seed=int(saved["seed"]), labels=labels, view=view.view(), images=images,
                            X=torch.from_numpy(images), x_test=student_module.images_nchw(prep.dataset.x_test),
                            device=resolve_device("auto"))
+
+
+def needs_encoder(args, targets: Path) -> bool:
+    """Whether this run needs the encoder's latents: to make the targets, for an ``--init`` start, or for a
+    graph that reads the latents beside the students' features. A chain continued from kept targets
+    (``--keep-next``) over the features alone needs only the images, so it skips the encoder (about 70
+    minutes of one core to rebuild for the Fashion-MNIST stack on a machine without its cache)."""
+    return (not targets.exists() or bool(args.init)
+            or any(make_learner(f"{args.learner},{v}").graph == "features+latents" for v in args.variant))
+
+
+def save_targets(path, target, weight, labeled, n_classes, seed) -> None:
+    """Targets in the ``--targets`` format, compressed (a Fashion-MNIST pool's are about 2 MB)."""
+    np.savez_compressed(path, target=target, weight=weight, labeled=labeled, n_classes=n_classes, seed=seed)
 
 
 def start_from_encoder(args) -> None:
@@ -128,9 +152,10 @@ def main(argv=None) -> int:
                     help="start the conv3bn students' conv blocks from this contrastive encoder (a simclr spec, "
                          "e.g. 'simclr:flip=True,epochs=10'), trained on the pool or read from the cache")
     ap.add_argument("--keep-next", default=None, metavar="NPZ",
-                    help="after the (single) variant's chain, keep the next generation's targets here: the labels "
-                         "propagated over the last student's features, with its seed, in the --targets format, so "
-                         "a later run continues the chain from there (--targets NPZ) without training it again")
+                    help="keep the (single) variant's chain's newest targets here: before each of its students "
+                         "trains and, at the end, the next generation's (the labels propagated over the last "
+                         "student's features), with its seed, in the --targets format, so a later run continues "
+                         "the chain from there (--targets NPZ) without training it again")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if args.keep_next and (len(args.variant) != 1 or args.self_distill):
@@ -143,7 +168,8 @@ def main(argv=None) -> int:
     stem = f"{args.dataset}_{args.budget}_seed{args.seed}"
     targets = Path(args.targets or f"benchmarks/results/last_student_targets_{stem}.npz")
     out = args.out or f"benchmarks/results/last_student_probe_{stem}.json"
-    prep = prepare(ExperimentConfig(**student_run_base(args)))
+    cfg = ExperimentConfig(**student_run_base(args))
+    prep = prepare(cfg) if needs_encoder(args, targets) else SimpleNamespace(dataset=prepare_data(cfg), encoder=None)
     y_pool, y_test = prep.dataset.y, prep.dataset.y_test
     kept = kept_targets(args, prep, targets, "the last generation")
     target, weight, labeled, n_classes, seed = kept.target, kept.weight, kept.labeled, kept.n_classes, kept.seed
@@ -191,6 +217,12 @@ def main(argv=None) -> int:
         proba = student.propagated(net, images, view, labels, n_classes, device)
         return student_module.clamped_targets(proba, labeled, labels, hard=student.targets == "hard")
 
+    def keep(taught, taught_weight, next_seed, step):
+        """``--keep-next`` rewritten with the targets of generation +``step`` (the newest made so far)."""
+        save_targets(args.keep_next, taught, taught_weight, labeled, n_classes, next_seed)
+        print(f"targets of generation +{step} (right on {100 * np.mean(taught.argmax(1) == y_pool):.2f} % of the "
+              f"pool) kept in {args.keep_next}", file=sys.stderr, flush=True)
+
     if args.init:
         start_from_encoder(args)
     for variant in args.variant:
@@ -204,17 +236,15 @@ def main(argv=None) -> int:
         for step in range(1, args.more_generations + 1):  # the labels propagated over the student's features
             t0 = time.perf_counter()
             taught, taught_weight = next_targets(student, net)
+            if args.keep_next:  # kept before its student trains: a chain stopped here resumes from this generation
+                keep(taught, taught_weight, seed + step, step)
             net, _ = train_and_score(student, f"{variant}, generation +{step}", taught, taught_weight, seed + step,
                             target_accuracy=float(np.mean(taught.argmax(1) == y_pool)),
                             propagate_seconds=time.perf_counter() - t0)
         score_ensembles(variant)
         if args.keep_next:  # the generation after the chain's last: its targets, as the learner would make them
             taught, taught_weight = next_targets(student, net)
-            np.savez(args.keep_next, target=taught, weight=taught_weight, labeled=labeled, n_classes=n_classes,
-                     seed=seed + args.more_generations + 1)
-            print(f"targets of generation +{args.more_generations + 1} (right on "
-                  f"{100 * np.mean(taught.argmax(1) == y_pool):.2f} % of the pool) kept in {args.keep_next}",
-                  file=sys.stderr)
+            keep(taught, taught_weight, seed + args.more_generations + 1, args.more_generations + 1)
     save(complete=True)
     print(f"pseudo-labels right on the pool: {100 * pseudo_right:.2f} %")
     print(markdown_table(["last student", "epochs", "test accuracy %", "right on the pool %", "train s"],
