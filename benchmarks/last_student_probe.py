@@ -106,8 +106,8 @@ def kept_targets(args, prep, path: Path, what: str) -> SimpleNamespace:
 def needs_encoder(args, targets: Path) -> bool:
     """Whether this run needs the encoder's latents: to make the targets, for an ``--init`` start, or for a
     graph that reads the latents beside the students' features. A chain continued from kept targets
-    (``--keep-next``) over the features alone needs only the images, so it skips the encoder (about 70
-    minutes of one core to rebuild for the Fashion-MNIST stack on a machine without its cache)."""
+    (``--keep-next``) over the features alone needs only the images, so it skips the encoder (40 to 70
+    minutes to rebuild the Fashion-MNIST stack on a machine without its cache, by the machine)."""
     return (not targets.exists() or bool(args.init)
             or any(make_learner(f"{args.learner},{v}").graph == "features+latents" for v in args.variant))
 
