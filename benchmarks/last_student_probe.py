@@ -236,11 +236,12 @@ def main(argv=None) -> int:
         for step in range(1, args.more_generations + 1):  # the labels propagated over the student's features
             t0 = time.perf_counter()
             taught, taught_weight = next_targets(student, net)
+            propagate_seconds = time.perf_counter() - t0  # the propagation alone, not the keeping below
             if args.keep_next:  # kept before its student trains: a chain stopped here resumes from this generation
                 keep(taught, taught_weight, seed + step, step)
             net, _ = train_and_score(student, f"{variant}, generation +{step}", taught, taught_weight, seed + step,
                             target_accuracy=float(np.mean(taught.argmax(1) == y_pool)),
-                            propagate_seconds=time.perf_counter() - t0)
+                            propagate_seconds=propagate_seconds)
         score_ensembles(variant)
         if args.keep_next:  # the generation after the chain's last: its targets, as the learner would make them
             taught, taught_weight = next_targets(student, net)
