@@ -170,6 +170,13 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
     assert (student.generations, student.arch, student.targets) == (3, "conv3bn", "soft")
     assert student.generation_settings(last=True) == (15, "conv3bn", 0.0, 8)
     assert student.generation_settings(last=False) == (5, "conv3bn", 0.0, 8)
+    chain = resolve_preset(parse("--preset", "label-efficient-contrastive-large"))
+    assert (chain["encoder"], chain["initial_strategy"], chain["strategy"], chain["learn_on"], chain["learn_weights"]) \
+        == ("conv_vae:epochs=30+simclr:flip=True,epochs=10", "typiclust", "typiclust", "latents", (1.0, 1.73))
+    student = make_learner(chain["learner"])
+    assert (student.generations, student.final_generations, student.targets) == (5, 3, "soft")
+    assert student.generation_settings(last=True) == (15, "conv3bn", 0.75, 32)  # the strong students
+    assert student.generation_settings(last=False) == (5, "conv2", 0.0, 8)  # the three soft generations before them
     assert main(["run", "--quiet", "--preset", "label-sparse"]) == 2
     assert "unknown preset" in capsys.readouterr().err
 

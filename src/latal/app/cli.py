@@ -24,7 +24,8 @@ def add_parsers(sub) -> None:
     lab.add_argument("--image-size", type=int, default=None, help="side the encoder resizes --images to (32)")
     lab.add_argument("--preset", default=None,
                      help="named settings measured to need the fewest labels (label-efficient, label-efficient-contrastive, "
-                          "label-efficient-cnn, label-efficient-large); the options given here win over the preset's")
+                          "label-efficient-cnn, label-efficient-large, label-efficient-contrastive-large); the options "
+                          "given here win over the preset's")
     lab.add_argument("--encoder", default=None, help="encoder spec (conv_vae for images >= 16 px, else pca)")
     lab.add_argument("--refine", default=None, help="refine the latents: umap")
     lab.add_argument("--learn-on", default=None, choices=("refined", "latents", "both"),
