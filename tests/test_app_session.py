@@ -160,8 +160,6 @@ def test_initial_strategy_that_needs_labels_is_refused(store):
 
 @pytest.mark.parametrize("learner", ["label_spreading", "poisson", "mlp:epochs=3"])
 def test_pool_aware_and_torch_learners_run_behind_the_page(store, learner):
-    import numpy as np
-
     from latal.learners.base import pool_proba
 
     with running(store, learner=learner, timeout=60) as s:
