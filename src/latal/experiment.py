@@ -117,7 +117,7 @@ PRESETS: dict[str, dict] = {
         "learner": LARGE_BUDGET_STUDENT,
     },
     # budgets in the thousands on clothing-like pools: the contrastive preset's space (TypiClust in its UMAP, the
-    # first teacher over its latents with SimCLR weighted 1.73), three soft generations of the student and then
+    # first teacher over its latents with SimCLR weighted 1.73), two soft generations of the student and then
     # three mixup `conv3bn` students, each on the labels propagated over the one before's features, with 32
     # labeled items in each of their batches: 88.08 ± 0.09 % at 1,000 Fashion-MNIST labels over 5 seeds (the
     # learner's last student; BENCHMARKS.md, "The fifth seed of the 1,000-label chain"); about 100 minutes of one
