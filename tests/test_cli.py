@@ -176,7 +176,7 @@ def test_preset_fills_what_the_command_line_leaves_open(capsys):
     student = make_learner(chain["learner"])
     assert (student.generations, student.final_generations, student.targets) == (5, 3, "soft")
     assert student.generation_settings(last=True) == (15, "conv3bn", 0.75, 32)  # the strong students
-    assert student.generation_settings(last=False) == (5, "conv2", 0.0, 8)  # the three soft generations before them
+    assert student.generation_settings(last=False) == (5, "conv2", 0.0, 8)  # the two soft generations before them
     assert main(["run", "--quiet", "--preset", "label-sparse"]) == 2
     assert "unknown preset" in capsys.readouterr().err
 

@@ -235,8 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "images); label-efficient-large: for budgets in the thousands, TypiClust and three "
                         "generations of a batch-norm CNN student (about 25 minutes of one core per fit on "
                         "60,000 images); label-efficient-contrastive-large: budgets in the thousands on clothing-like "
-                        "pools, the contrastive space, TypiClust and five generations of the student, the last three strong (about 100 minutes "
-                        "of one core per fit on 60,000 images); explicit options below override them")
+                        "pools, the contrastive space, TypiClust and five generations of the student, the last three "
+                        "strong (about 100 minutes of one core per fit on 60,000 images); explicit options below "
+                        "override them")
     r.add_argument("--encoder", default=None, help="encoder spec, e.g. pca (default) or pca:n_components=30 (see `latal encoders`)")
     r.add_argument("--refine", default=None, help="refine the latents before the loop: umap (pip install 'latal[refine]')")
     r.add_argument("--learn-on", default=None, choices=["refined", "latents", "both"],

@@ -68,6 +68,11 @@ CHAIN_STUDENT = ("cnn_student:epochs=5,generations=5,final_generations=3,targets
 #: the contrastive preset's space: a VAE trained 30 epochs beside SimCLR (BENCHMARKS.md, "A VAE trained longer")
 CONTRASTIVE_ENCODER = "conv_vae:epochs=30+simclr:flip=True,epochs=10"
 
+#: the space both contrastive presets choose and learn in: selection in the UMAP of the two encoders at equal
+#: weight, the learner over their unrefined latents with the SimCLR part weighted 1.73
+_CONTRASTIVE_SPACE = {"encoder": CONTRASTIVE_ENCODER, "refine": "umap", "learn_on": "latents",
+                      "learn_weights": (1.0, 1.73)}
+
 #: named bundles of settings, chosen by measurement (BENCHMARKS.md, "Label efficiency")
 PRESETS: dict[str, dict] = {
     # MaxHerding, not ProbCover: as good or better from 10 to 100 MNIST labels on two VAE builds, and on the
@@ -96,9 +101,8 @@ PRESETS: dict[str, dict] = {
     # SimCLR builds and two UMAP seeds, 27 of them higher; three SimCLR builds at weight 1 do as well, by weight
     # alone (BENCHMARKS.md, "The SimCLR part's weight in the learner's graph")
     "label-efficient-contrastive": {
-        "encoder": CONTRASTIVE_ENCODER, "refine": "umap", "initial_strategy": "maxherding",
-        "strategy": "maxherding", "learner": "poisson:class_priors=auto", "learn_on": "latents",
-        "learn_weights": (1.0, 1.73),
+        **_CONTRASTIVE_SPACE, "initial_strategy": "maxherding", "strategy": "maxherding",
+        "learner": "poisson:class_priors=auto",
     },
     # label-efficient with a small CNN trained on the pool's images and Poisson learning's pseudo-labels for 10
     # epochs: better on image pools of 28x28 and up (MNIST, Fashion-MNIST), at about 5 minutes of one core per fit
@@ -121,10 +125,9 @@ PRESETS: dict[str, dict] = {
     # three mixup `conv3bn` students, each on the labels propagated over the one before's features, with 32
     # labeled items in each of their batches: 88.08 ± 0.09 % at 1,000 Fashion-MNIST labels over 5 seeds (the
     # learner's last student; BENCHMARKS.md, "The fifth seed of the 1,000-label chain"); about 100 minutes of one
-    # core per fit on 60,000 images after the encoders' 50 minutes once, so use it with `--rounds 0`
+    # core per fit on 60,000 images after the encoders' 56 minutes once, so use it with `--rounds 0`
     "label-efficient-contrastive-large": {
-        "encoder": CONTRASTIVE_ENCODER, "refine": "umap", "initial_strategy": "typiclust", "strategy": "typiclust",
-        "learner": CHAIN_STUDENT, "learn_on": "latents", "learn_weights": (1.0, 1.73),
+        **_CONTRASTIVE_SPACE, "initial_strategy": "typiclust", "strategy": "typiclust", "learner": CHAIN_STUDENT,
     },
 }
 
